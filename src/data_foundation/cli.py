@@ -1,0 +1,169 @@
+"""The `foundation` command: thin wrappers over loading, running and scaffolding, rendered with rich."""
+
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from data_foundation.errors import FoundationException, ValidationFailed, mask_secrets
+from data_foundation.loading import default_root, load_project, validate_root
+from data_foundation.render import print_errors, run_table, sources_table
+from data_foundation.scaffold import scaffold_source
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(help="Declarative ingestion: source folders -> dlt pipelines -> Dagster assets.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _State:
+    root: Optional[Path] = None
+    debug: bool = False
+
+
+state = _State()
+
+
+@app.callback()
+def _options(
+    root: Optional[Path] = typer.Option(None, "--root", help="Sources root (default: $FOUNDATION_SOURCES_ROOT or ./dlthub)."),
+    debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
+) -> None:
+    state.root, state.debug = root, debug
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Known failures print `Error:` lines and exit 1; a traceback only with --debug."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except ValidationFailed as exc:
+        print_errors(err_console, exc.errors)
+        err_console.print(f"[red]{len(exc.errors)} problem(s) found.[/] Fix them and run `foundation validate` again.")
+        _exit(exc)
+    except KeyboardInterrupt:
+        err_console.print("[red]Interrupted.[/]")
+        raise typer.Exit(130)
+    except Exception as exc:  # anything else still gets one readable line
+        err_console.print(f"[bold red]Error:[/] {escape(mask_secrets(_describe(exc)))}")
+        if not state.debug:
+            err_console.print("[dim]Run with --debug for the traceback.[/]")
+        _exit(exc)
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, FoundationException) else f"{type(exc).__name__}: {exc}"
+
+
+def _exit(exc: BaseException) -> None:
+    if state.debug:
+        raise exc
+    raise typer.Exit(1)
+
+
+def _root(root: Optional[Path] = None) -> Path:
+    return root or state.root or default_root()
+
+
+@app.command()
+def validate(root: Optional[Path] = typer.Argument(None, help="Sources root to check (default: --root).")) -> None:
+    """Check every source folder and report all problems in one pass."""
+    with _errors():
+        project, errors = validate_root(_root(root))
+        print_errors(err_console, project.warnings, label="Warning")
+        if errors:
+            raise ValidationFailed(errors)
+        console.print(sources_table(project))
+        count = len(project.resources)
+        console.print(f"[green]OK[/] {len(project.sources)} source(s), {count} resource(s) valid in {project.root}.")
+
+
+@app.command("list")
+def list_sources() -> None:
+    """Sources, tables, dispositions, keys and schedules."""
+    with _errors():
+        console.print(sources_table(load_project(_root())))
+
+
+@app.command()
+def run(
+    selectors: Optional[List[str]] = typer.Argument(None, help="`source` or `source.table`; default: all."),
+    destination: str = typer.Option("duckdb", "--destination", "-d", envvar="FOUNDATION_DESTINATION",
+                                    help="dlt destination name (credentials from dlt config/secrets)."),
+    duckdb_file: Optional[Path] = typer.Option(None, "--duckdb-file", envvar="FOUNDATION_DUCKDB_FILE",
+                                               help="DuckDB database file (default ./foundation.duckdb)."),
+    dataset_prefix: str = typer.Option("", "--dataset-prefix", help="Prefix for every dataset name."),
+    full_refresh: bool = typer.Option(False, "--full-refresh", help="Drop the selected tables and their state first."),
+) -> None:
+    """Load sources with dlt into the target, with live progress and a summary of rows per table."""
+    from data_foundation.destinations import create_target
+    from data_foundation.progress import RichCollector
+    from data_foundation.running import run_source
+
+    with _errors():
+        project = load_project(_root())
+        print_errors(err_console, project.warnings, label="Warning")
+        target = create_target(destination, str(duckdb_file) if duckdb_file else None, dataset_prefix)
+        runs = []
+        started = time.monotonic()
+        for source, tables in project.select(selectors or []):
+            err_console.print(f"Loading [bold]{source.name}[/] ({', '.join(tables)}) into {target.destination_name} "
+                              f"dataset `{target.dataset_name(source.dataset_name)}`")
+            runs.append(run_source(source, target, tables, full_refresh, RichCollector(err_console)))
+            for line in _reconciliation_lines(source, runs[-1]):
+                console.print(line)
+        console.print(run_table(runs))
+        total = sum(sum(r.rows_loaded.values()) for r in runs)
+        console.print(f"[green]Done[/]: {total:,} rows loaded in {time.monotonic() - started:.1f} s.")
+
+
+def _reconciliation_lines(source, source_run) -> List[str]:
+    from data_foundation.reconcile import reconcile
+
+    result = reconcile(source, source_run.rows_total)
+    if result is None:
+        return []
+    status = "[green]all match[/]" if result.ok else "[red]MISMATCH[/]"
+    details = ", ".join(f"{t} {got:,}/{want:,}" for t, (got, want) in result.tables.items())
+    return [f"Reconciliation for {source.name}: {status} ({details})"]
+
+
+@app.command()
+def new(name: str = typer.Argument(..., help="Source name (letters, digits, _).")) -> None:
+    """Scaffold a source folder that validates and runs as generated."""
+    with _errors():
+        created = scaffold_source(_root(), name)
+        for path in created:
+            console.print(f"created {path}")
+        console.print(f"Next: edit {created[1]}, then `foundation validate` and `foundation run {name}`.")
+
+
+@app.command("jaffle-api")
+def jaffle_api(
+    port: int = typer.Option(8000, "--port", help="Port on 127.0.0.1 (0 picks a free one)."),
+    scale: int = typer.Option(1, "--scale", min=1, help="Multiply orders, items and customers."),
+    latency_ms: int = typer.Option(0, "--latency-ms", min=0, help="Added latency per request."),
+) -> None:
+    """Serve the local Jaffle Shop API replica (for demos, tests and benchmarks)."""
+    from data_foundation.jaffle.server import serve
+
+    with _errors():
+        serve(port=port, scale=scale, latency_ms=latency_ms)
+
+
+def main() -> None:
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""One error type for everything a user can fix: where it is, what is wrong, what to do next."""
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+__all__ = ["FoundationError", "FoundationException", "ValidationFailed", "did_you_mean", "mask_secrets"]
+
+
+@dataclass(frozen=True)
+class FoundationError:
+    """A problem in a source folder, pointing at the file, line and key that cause it.
+
+    Example:
+        >>> str(FoundationError(Path("dlthub/shop/sources.yaml"), 12, "resources.shop.users.write_disposition",
+        ...     "`upsert_all` is not valid. Valid values: append, replace, merge."))
+        'dlthub/shop/sources.yaml:12 resources.shop.users.write_disposition: `upsert_all` is not valid. Valid values: append, replace, merge.'
+    """
+
+    file: Optional[Path]
+    line: Optional[int]
+    key_path: str
+    message: str
+    hint: str = ""
+    severity: str = "error"
+
+    @property
+    def location(self) -> str:
+        if self.file is None:
+            return ""
+        return f"{_display_path(self.file)}:{self.line}" if self.line else _display_path(self.file)
+
+    def __str__(self) -> str:
+        parts = [p for p in (self.location, f"{self.key_path}:" if self.key_path else "") if p]
+        return " ".join(parts + [mask_secrets(self.message)])
+
+    def format(self) -> str:
+        """The message line plus an indented hint line, as printed by the CLI."""
+        text = str(self)
+        return f"{text}\n  hint: {mask_secrets(self.hint)}" if self.hint else text
+
+
+class FoundationException(Exception):
+    """A failure the user can act on: the CLI prints its message without a traceback."""
+
+
+class ValidationFailed(FoundationException):
+    """Raised with every problem found in one pass over a sources root."""
+
+    def __init__(self, errors: Sequence[FoundationError]):
+        self.errors = list(errors)
+        super().__init__("\n".join(e.format() for e in self.errors))
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """A "did you mean `x`?" suffix, or an empty string when nothing is close."""
+    matches = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
+    return f"did you mean `{matches[0]}`?" if matches else ""
+
+
+_SECRET_PATTERNS = [
+    re.compile(r"(?i)((?:password|secret|token|api[_-]?key|private[_-]?key|credentials)\s*[=:]\s*)([^\s,;'\"&]+)"),
+    re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)"),
+]
+
+
+def mask_secrets(text: str) -> str:
+    """Replace values that look like secrets (passwords, tokens, URL credentials) with `***`."""
+    text = _SECRET_PATTERNS[0].sub(r"\1***", text)
+    return _SECRET_PATTERNS[1].sub(r"\1***\3", text)
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,278 @@
+"""Find source folders, parse their YAML with line numbers, validate into a `Project`, and collect ALL errors."""
+
+import inspect
+import os
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from pydantic import ValidationError
+
+from data_foundation.entries import EntryError, import_entry, resolve_entry
+from data_foundation.errors import FoundationError, ValidationFailed, did_you_mean
+from data_foundation.project import Project, ResourceDef, SourceDef
+from data_foundation.spec import RESOURCE_NAME, SOURCE_NAME, DagsterMeta, ResourceSpec, SourcesFile, SourceSpec
+from data_foundation.validation_messages import pydantic_errors
+from data_foundation.yamlfile import YamlDocument, YamlSyntaxError, read_yaml
+
+__all__ = ["DEFAULT_ROOT", "default_root", "load_project", "validate_root"]
+
+DEFAULT_ROOT = "dlthub"
+SOURCES_FILE = "sources.yaml"
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("FOUNDATION_SOURCES_ROOT") or DEFAULT_ROOT)
+
+
+def load_project(root: Optional[Path] = None) -> Project:
+    """Validate every source folder under `root` and return the project, or raise `ValidationFailed` with all errors.
+
+    Example:
+        >>> project = load_project(Path("dlthub"))
+        >>> [r.name for r in project.sources["jaffle_shop"].resources][:2]
+        ['jaffle_shop.customers', 'jaffle_shop.orders']
+    """
+    project, errors = validate_root(root)
+    if errors:
+        raise ValidationFailed(errors)
+    return project
+
+
+def validate_root(root: Optional[Path] = None) -> Tuple[Project, List[FoundationError]]:
+    """One pass over the whole root: the project built from what is valid, and every error found."""
+    root = Path(root) if root is not None else default_root()
+    project = Project(root=root)
+    if not root.is_dir():
+        return project, [FoundationError(root, None, "", f"sources root `{root}` is not a directory",
+                                         "Pass --root DIR or set FOUNDATION_SOURCES_ROOT, or run `foundation new NAME`.")]
+    errors: List[FoundationError] = []
+    resources: Dict[str, ResourceDef] = {}
+    declared: List[Tuple[str, SourceSpec, Path, YamlDocument, Optional[Callable]]] = []
+    broken: set = set()  # declared resources that already have an error: not reported again as missing
+    for folder in _source_folders(root):
+        for item in _load_folder(root, folder, errors, broken):
+            if isinstance(item, ResourceDef):
+                if item.name in resources:
+                    first = resources[item.name]
+                    errors.append(FoundationError(item.file, item.line, f"resources.{item.name}",
+                                                  f"resource `{item.name}` is also declared in {first.file}:{first.line}",
+                                                  "Resource names are global: rename one of them."))
+                else:
+                    resources[item.name] = item
+            else:
+                declared.append(item)
+    _assemble_sources(project, resources, declared, errors, broken)
+    project.warnings.extend(_warnings(project))
+    return project, errors
+
+
+def _source_folders(root: Path) -> List[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def _load_folder(root: Path, folder: Path, errors: List[FoundationError], broken: set) -> List[Any]:
+    file = folder / SOURCES_FILE
+    if not file.is_file():
+        if (folder / "data.py").is_file():
+            errors.append(FoundationError(folder, None, "", f"source folder `{folder.name}` has no {SOURCES_FILE}",
+                                          f"Add {file} declaring its resources, or run `foundation new {folder.name}`."))
+        return []
+    if not SOURCE_NAME.match(folder.name):
+        errors.append(FoundationError(file, None, "", f"folder name `{folder.name}` is not a Python identifier",
+                                      "Use letters, digits and underscores, e.g. `my_api`."))
+        return []
+    if not (folder / "__init__.py").is_file():
+        errors.append(FoundationError(folder / "__init__.py", None, "", f"source folder `{folder.name}` has no __init__.py",
+                                      f"Create an empty {folder / '__init__.py'} to mark it as a Python module."))
+    try:
+        doc = read_yaml(file)
+    except YamlSyntaxError as exc:
+        errors.append(FoundationError(file, exc.line, "", f"YAML syntax error at column {exc.column}: {exc}",
+                                      "Check indentation, colons and closing brackets on this line or the one before."))
+        return []
+    except UnicodeDecodeError as exc:
+        errors.append(FoundationError(file, None, "", f"not UTF-8 text: {exc}", "Save the file as UTF-8."))
+        return []
+    if doc.data is None:
+        return []
+    if not isinstance(doc.data, dict):
+        errors.append(FoundationError(file, 1, "", "the file must be a mapping with `resources` and/or `sources`",
+                                      "Start with `resources:` at the top level."))
+        return []
+    for path, line in doc.duplicate_keys:
+        errors.append(FoundationError(file, line, ".".join(map(str, path)), "duplicate key: the later one would silently win",
+                                      "Remove or rename one of them."))
+    resource_specs, source_specs = _validate_specs(doc, file, errors)
+    declared_resources = doc.data.get("resources")
+    if isinstance(declared_resources, dict):
+        broken.update(name for name in declared_resources if name not in resource_specs)
+    items: List[Any] = []
+    for name, spec in resource_specs.items():
+        line = doc.line_of(("resources", name))
+        if not RESOURCE_NAME.match(str(name)):
+            errors.append(FoundationError(file, line, f"resources.{name}", f"`{name}` is not a resource name",
+                                          "Name resources `<source>.<table>`, e.g. `my_api.users` (letters, digits, _)."))
+            broken.add(name)
+            continue
+        function, target = _load_entry(spec.entry, root, folder.name, file, doc, ("resources", name, "entry"), errors)
+        if function is None:
+            broken.add(name)
+            continue
+        resource = ResourceDef(name=name, spec=spec, file=file, line=line, folder=folder.name, target=target,
+                               function=function)
+        _check_arguments(resource, doc, errors)
+        items.append(resource)
+    for name, spec in source_specs.items():
+        if not SOURCE_NAME.match(str(name)):
+            errors.append(FoundationError(file, doc.line_of(("sources", name)), f"sources.{name}",
+                                          f"`{name}` is not a source name", "Use letters, digits and underscores."))
+            continue
+        reconcile = None
+        if spec.reconcile:
+            reconcile, _ = _load_entry(spec.reconcile, root, folder.name, file, doc, ("sources", name, "reconcile"), errors)
+            if reconcile is None:
+                continue
+        items.append((name, spec, file, doc, reconcile))
+    return items
+
+
+def _validate_specs(doc: YamlDocument, file: Path, errors: List[FoundationError]):
+    """Validate each resource and source on its own, so one bad resource does not hide the others' problems."""
+    try:
+        SourcesFile.model_validate({key: {} for key in doc.data})
+    except ValidationError as exc:
+        errors.extend(pydantic_errors(exc, file, doc))
+    found: Dict[str, Dict[str, Any]] = {"resources": {}, "sources": {}}
+    for section, model in (("resources", ResourceSpec), ("sources", SourceSpec)):
+        entries = doc.data.get(section) or {}
+        if not isinstance(entries, dict):
+            errors.append(FoundationError(file, doc.line_of((section,)), section, f"`{section}` must be a mapping of names",
+                                          f"Write `{section}:` followed by indented `<name>:` blocks."))
+            continue
+        for name, raw in entries.items():
+            try:
+                found[section][name] = model.model_validate({} if raw is None else raw)
+            except ValidationError as exc:
+                errors.extend(pydantic_errors(exc, file, doc, prefix=(section, name)))
+    return found["resources"], found["sources"]
+
+
+def _load_entry(entry, root, folder, file, doc, key, errors):
+    try:
+        target = resolve_entry(entry, root, folder)
+        return import_entry(target), target
+    except EntryError as exc:
+        errors.append(FoundationError(exc.file or file, exc.line or doc.line_of(key), ".".join(key), exc.message, exc.hint))
+        return None, None
+
+
+def _check_arguments(resource: ResourceDef, doc: YamlDocument, errors: List[FoundationError]) -> None:
+    try:
+        signature = inspect.signature(resource.function)
+    except (TypeError, ValueError):
+        return
+    args = list(resource.spec.arguments)
+    if resource.spec.data_from:
+        args.insert(0, None)  # a transformer receives its parent's items first
+    params = {n: p for n, p in signature.parameters.items() if n != "incremental"}
+    try:
+        signature.replace(parameters=list(params.values())).bind(*args, **resource.spec.keyword_arguments)
+    except TypeError as exc:
+        key = "keyword_arguments" if resource.spec.keyword_arguments else "arguments"
+        names = [n for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        bad = [k for k in resource.spec.keyword_arguments if k not in params]
+        suggestion = did_you_mean(bad[0], names) if bad else ""
+        errors.append(FoundationError(
+            resource.file, doc.line_of(("resources", resource.name, key)), f"resources.{resource.name}.{key}",
+            f"arguments do not fit `{resource.target.function}{signature}`: {exc}",
+            " ".join(filter(None, [suggestion, "Pass the function's parameters under `arguments` (positional) "
+                                               "and `keyword_arguments` (by name)."]))))
+
+
+def _assemble_sources(project: Project, resources: Dict[str, ResourceDef], declared, errors, broken) -> None:
+    owner: Dict[str, str] = {}
+    for name, spec, file, doc, reconcile in declared:
+        if name in project.sources:
+            other = project.sources[name]
+            errors.append(FoundationError(file, doc.line_of(("sources", name)), f"sources.{name}",
+                                          f"source `{name}` is also declared in {other.file}:{other.line}",
+                                          "Source names are global: rename one of them."))
+            continue
+        members = []
+        for index, resource_name in enumerate(spec.resources):
+            key = ("sources", name, "resources", index)
+            resource = resources.get(resource_name)
+            if resource is None and resource_name in broken:
+                continue
+            if resource is None:
+                errors.append(FoundationError(file, doc.line_of(key), f"sources.{name}.resources",
+                                              f"resource `{resource_name}` is not declared",
+                                              " ".join(filter(None, [did_you_mean(resource_name, resources),
+                                                                     f"Declared resources: {', '.join(sorted(resources)) or 'none'}."]))))
+            elif resource_name in owner:
+                errors.append(FoundationError(file, doc.line_of(key), f"sources.{name}.resources",
+                                              f"resource `{resource_name}` already belongs to source `{owner[resource_name]}`",
+                                              "A resource belongs to at most one source: remove it from one of them."))
+            else:
+                owner[resource_name] = name
+                members.append(resource)
+        project.sources[name] = SourceDef(name=name, file=file, line=doc.line_of(("sources", name)),
+                                          resources=members, spec=spec, reconcile=reconcile)
+    for resource in resources.values():
+        if resource.name in owner:
+            continue
+        prefix = resource.name.split(".", 1)[0]
+        existing = project.sources.get(prefix)
+        if existing is not None and existing.spec.resources:
+            errors.append(FoundationError(resource.file, resource.line, f"resources.{resource.name}",
+                                          f"resource `{resource.name}` is not listed in source `{prefix}`",
+                                          f"Add it to `sources.{prefix}.resources` in {existing.file}."))
+            continue
+        if existing is None:
+            existing = project.sources[prefix] = SourceDef(name=prefix, file=resource.file, line=resource.line,
+                                                           resources=[])
+        existing.resources.append(resource)
+    for source in project.sources.values():
+        _check_source(source, errors)
+
+
+def _check_source(source: SourceDef, errors: List[FoundationError]) -> None:
+    tables: Dict[str, ResourceDef] = {}
+    source.dagster = (source.spec.meta.dagster if source.spec.meta and source.spec.meta.dagster else DagsterMeta())
+    for resource in source.resources:
+        resource.source = source.name
+        resource.dagster = _merge_meta(source.dagster, resource)
+        if resource.table in tables:
+            errors.append(FoundationError(resource.file, resource.line, f"resources.{resource.name}",
+                                          f"table `{resource.table}` is loaded twice in source `{source.name}` "
+                                          f"(also by `{tables[resource.table].name}`)",
+                                          "Give each resource of a source its own table name."))
+        tables[resource.table] = resource
+    for resource in source.resources:
+        parent = resource.spec.data_from
+        if parent and parent not in {r.name for r in source.resources}:
+            errors.append(FoundationError(resource.file, resource.line, f"resources.{resource.name}.data_from",
+                                          f"`{parent}` is not a resource of source `{source.name}`",
+                                          " ".join(filter(None, [did_you_mean(parent, [r.name for r in source.resources]),
+                                                                 "`data_from` names another resource of the same source."]))))
+
+
+def _merge_meta(source_meta: DagsterMeta, resource: ResourceDef) -> DagsterMeta:
+    override = resource.spec.meta.dagster if resource.spec.meta and resource.spec.meta.dagster else None
+    if override is None:
+        return source_meta
+    merged = source_meta.model_dump(exclude_unset=True)
+    merged.update(override.model_dump(exclude_unset=True))
+    return DagsterMeta.model_validate(merged)
+
+
+def _warnings(project: Project) -> List[FoundationError]:
+    found = []
+    for resource in project.resources:
+        spec = resource.spec
+        if spec.disposition == "merge" and not (spec.primary_key or spec.merge_key):
+            found.append(FoundationError(resource.file, resource.line, f"resources.{resource.name}.write_disposition",
+                                         "`merge` without `primary_key` or `merge_key`: dlt will append every row",
+                                         "Set `primary_key` (or `merge_key`) so re-runs update rows instead of duplicating them.",
+                                         severity="warning"))
+    return found

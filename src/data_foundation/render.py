@@ -1,0 +1,61 @@
+"""Rich tables for the CLI: what `list`, `validate` and `run` print."""
+
+from typing import Dict, Iterable, List, Optional
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from data_foundation.errors import FoundationError
+from data_foundation.project import Project
+from data_foundation.running import SourceRun
+
+__all__ = ["print_errors", "sources_table", "run_table"]
+
+
+def sources_table(project: Project) -> Table:
+    table = Table(title=f"Sources in {project.root}", header_style="bold")
+    for column in ("source", "table", "entry", "write disposition", "primary key", "cursor", "schedule", "freshness"):
+        table.add_column(column)
+    for source in project.sources.values():
+        for resource in source.resources:
+            meta = resource.dagster
+            config = meta.automation_condition_config
+            schedule = meta.automation_condition or ""
+            if config and config.cron_schedule:
+                schedule = f"{config.cron_schedule} {config.cron_timezone}"
+            freshness = f"{meta.freshness_lower_bound_delta_seconds / 3600:g} h" if meta.freshness_lower_bound_delta_seconds else ""
+            cursor = resource.spec.incremental.cursor_path if resource.spec.incremental else ""
+            table.add_row(source.name, resource.table, resource.spec.entry, _disposition(resource.spec),
+                          _keys(resource.spec.primary_key), cursor, schedule, freshness)
+    return table
+
+
+def run_table(runs: Iterable[SourceRun]) -> Table:
+    table = Table(title="Loaded", header_style="bold")
+    for column, justify in (("dataset", "left"), ("table", "left"), ("rows loaded", "right"), ("rows in table", "right")):
+        table.add_column(column, justify=justify)
+    for run in runs:
+        names = sorted(set(run.rows_loaded) | set(run.rows_total))
+        for name in names:
+            table.add_row(run.dataset, name, f"{run.rows_loaded.get(name, 0):,}", f"{run.rows_total.get(name, 0):,}")
+    return table
+
+
+def print_errors(console: Console, errors: List[FoundationError], label: str = "Error") -> None:
+    style = "red" if label == "Error" else "yellow"
+    for error in errors:
+        console.print(f"[bold {style}]{label}:[/] {escape(str(error))}")
+        if error.hint:
+            console.print(f"  [dim]hint:[/] {escape(error.hint)}")
+
+
+def _disposition(spec) -> str:
+    wd = spec.write_disposition
+    return wd if isinstance(wd, str) else f"{wd.disposition} ({wd.strategy})" if wd.strategy else wd.disposition
+
+
+def _keys(keys: Optional[object]) -> str:
+    if keys is None:
+        return ""
+    return keys if isinstance(keys, str) else ", ".join(keys)

@@ -1,0 +1,247 @@
+"""Pydantic models of `sources.yaml`. Every model forbids unknown keys; nothing here touches the network or user code."""
+
+import re
+import zoneinfo
+from functools import lru_cache
+from typing import Any, Dict, List, Literal, Optional, Union
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
+
+__all__ = [
+    "AUTOMATION_CONDITIONS",
+    "AutomationConditionConfig",
+    "DagsterMeta",
+    "IncrementalSpec",
+    "Meta",
+    "PartitionSpec",
+    "ResourceSpec",
+    "RetrySpec",
+    "SourceSpec",
+    "SourcesFile",
+    "WriteDispositionSpec",
+    "register_automation_condition_name",
+]
+
+# Open set: the Dagster layer registers a builder for each name (data_foundation.dagster.automation).
+AUTOMATION_CONDITIONS: set = {"on_schedule", "on_cron", "eager", "on_missing", "missing_or_changed", "manual"}
+CRON_CONDITIONS = {"on_schedule", "on_cron"}
+
+RESOURCE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
+SOURCE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+
+
+def register_automation_condition_name(name: str) -> None:
+    """Make `name` a valid `meta.dagster.automation_condition` value."""
+    AUTOMATION_CONDITIONS.add(name)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+@lru_cache(maxsize=1)
+def _zones_by_lower_name() -> Dict[str, str]:
+    return {z.lower(): z for z in zoneinfo.available_timezones()}
+
+
+class AutomationConditionConfig(_Model):
+    cron_schedule: Optional[str] = None
+    cron_timezone: str = "UTC"
+
+    @field_validator("cron_schedule")
+    @classmethod
+    def _valid_cron(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not croniter.is_valid(value):
+            raise ValueError(
+                f"`{value}` is not a valid cron schedule. Use five fields such as `0 6 * * *` "
+                "or an alias: @hourly, @daily, @weekly, @monthly, @yearly"
+            )
+        return value
+
+    @field_validator("cron_timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        zone = _zones_by_lower_name().get(str(value).lower())
+        if zone is None:
+            raise ValueError(f"`{value}` is not an IANA time zone such as `UTC` or `Europe/Berlin`")
+        return zone
+
+
+class PartitionSpec(_Model):
+    type: Literal["hourly", "daily", "weekly", "monthly"]
+    start: str
+    end: Optional[str] = None
+    start_argument: str = "start_date"
+    end_argument: str = "end_date"
+
+
+class RetrySpec(_Model):
+    max_retries: int = Field(default=3, ge=0)
+    delay_seconds: float = Field(default=30, ge=0)
+
+
+class DagsterMeta(_Model):
+    automation_condition: Optional[str] = None
+    automation_condition_config: Optional[AutomationConditionConfig] = None
+    freshness_lower_bound_delta_seconds: Optional[PositiveInt] = None
+    partition: Optional[PartitionSpec] = None
+    retry: Optional[RetrySpec] = None
+    group_name: Optional[str] = None
+
+    @field_validator("automation_condition")
+    @classmethod
+    def _known_condition(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and value not in AUTOMATION_CONDITIONS:
+            raise ValueError(
+                f"`{value}` is not a known automation condition. Valid values: {', '.join(sorted(AUTOMATION_CONDITIONS))}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _cron_needs_schedule(self) -> "DagsterMeta":
+        config = self.automation_condition_config
+        if self.automation_condition in CRON_CONDITIONS and (config is None or not config.cron_schedule):
+            raise ValueError(
+                f"`{self.automation_condition}` needs `automation_condition_config.cron_schedule`, e.g. `@daily`"
+            )
+        return self
+
+
+class Meta(_Model):
+    dagster: Optional[DagsterMeta] = None
+
+
+class IncrementalSpec(_Model):
+    cursor_path: str
+    initial_value: Any = None
+    end_value: Any = None
+    lag: Optional[float] = None
+    on_cursor_value_missing: Literal["raise", "include", "exclude"] = "raise"
+    row_order: Optional[Literal["asc", "desc"]] = None
+    primary_key: Optional[Union[str, List[str]]] = None
+
+
+class WriteDispositionSpec(_Model):
+    """dlt's dict form of a write disposition, e.g. `{disposition: merge, strategy: scd2}`."""
+
+    disposition: Literal["append", "replace", "merge", "skip"]
+    strategy: Optional[
+        Literal["delete-insert", "upsert", "scd2", "insert-only", "truncate-and-insert", "insert-from-staging",
+                "staging-optimized"]
+    ] = None
+    validity_column_names: Optional[List[str]] = None
+    active_record_timestamp: Any = None
+    boundary_timestamp: Any = None
+    row_version_column_name: Optional[str] = None
+    retire_absent_rows: Optional[bool] = None
+    natural_key: Optional[str] = None
+    dedup_sort: Any = None
+    deduplicated: Optional[bool] = None
+
+    def to_dlt(self) -> Dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+WriteDisposition = Union[Literal["append", "replace", "merge", "skip"], WriteDispositionSpec]
+ColumnNames = Union[str, List[str]]
+
+
+def _as_string_list(value: Any) -> Any:
+    """`{api}` is YAML for `{'api': None}`: accept mappings, lists, sets and a single string."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return list(value.keys())
+    return list(value) if isinstance(value, (list, set, tuple)) else value
+
+
+class ResourceSpec(_Model):
+    entry: str
+    arguments: List[Any] = Field(default_factory=list)
+    keyword_arguments: Dict[str, Any] = Field(default_factory=dict)
+    write_disposition: WriteDisposition = "append"
+    primary_key: Optional[ColumnNames] = None
+    merge_key: Optional[ColumnNames] = None
+    kinds: List[str] = Field(default_factory=list)
+    incremental: Optional[IncrementalSpec] = None
+    data_from: Optional[str] = None
+    columns: Dict[str, Dict[str, Any]] = Field(default_factory=dict)
+    schema_contract: Optional[Union[Literal["evolve", "freeze", "discard_row", "discard_value"], Dict[str, str]]] = None
+    max_table_nesting: Optional[int] = Field(default=None, ge=0)
+    description: Optional[str] = None
+    owners: List[str] = Field(default_factory=list)
+    tags: Dict[str, str] = Field(default_factory=dict)
+    meta: Optional[Meta] = None
+
+    @field_validator("entry")
+    @classmethod
+    def _entry_shape(cls, value: str) -> str:
+        if not ENTRY.match(value):
+            raise ValueError(f"`{value}` is not an entry. Use `data.<function>` or `<folder>.data.<function>`")
+        return value
+
+    @field_validator("arguments", mode="before")
+    @classmethod
+    def _scalar_argument(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        return value if isinstance(value, list) else [value]
+
+    @field_validator("keyword_arguments", "columns", "tags", mode="before")
+    @classmethod
+    def _null_mapping(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("kinds", "owners", mode="before")
+    @classmethod
+    def _string_set(cls, value: Any) -> Any:
+        return _as_string_list(value)
+
+    @property
+    def disposition(self) -> str:
+        wd = self.write_disposition
+        return wd if isinstance(wd, str) else wd.disposition
+
+    def dlt_write_disposition(self) -> Any:
+        wd = self.write_disposition
+        return wd if isinstance(wd, str) else wd.to_dlt()
+
+
+class SourceSpec(_Model):
+    resources: List[str] = Field(default_factory=list)
+    reconcile: Optional[str] = None  # entry returning {table: expected row count}
+    description: Optional[str] = None
+    owners: List[str] = Field(default_factory=list)
+    tags: Dict[str, str] = Field(default_factory=dict)
+    meta: Optional[Meta] = None
+
+    @field_validator("owners", mode="before")
+    @classmethod
+    def _string_set(cls, value: Any) -> Any:
+        return _as_string_list(value)
+
+    @field_validator("reconcile")
+    @classmethod
+    def _entry_shape(cls, value: Optional[str]) -> Optional[str]:
+        return ResourceSpec._entry_shape(value) if value is not None else None
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _null_mapping(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+class SourcesFile(_Model):
+    """The whole of one `sources.yaml`."""
+
+    resources: Dict[str, ResourceSpec] = Field(default_factory=dict)
+    sources: Dict[str, SourceSpec] = Field(default_factory=dict)
+
+    @field_validator("resources", "sources", mode="before")
+    @classmethod
+    def _null_mapping(cls, value: Any) -> Any:
+        return {} if value is None else value
