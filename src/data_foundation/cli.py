@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Iterator, List, Optional
@@ -19,7 +20,7 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(help="Declarative ingestion: source folders -> dlt pipelines -> Dagster assets.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 

@@ -11,7 +11,8 @@ Behaviour copied from the real service (FastAPI over DuckDB):
   FastAPI-style 422.
 * ``GET /api/v1/orders`` also takes ``start_date`` / ``end_date`` (inclusive, compared with the
   date part of ``ordered_at``; a full ISO datetime is accepted and its date part used).
-* ``GET /api/v1/<entity>/<id>`` (``<sku>`` for products): one object or 404 ``{"detail": "Not Found"}``.
+* ``GET /api/v1/<entity>/<id>`` (``<sku>`` for products): one object, or a 404
+  ``{"detail": "Not Found"}``.
 * ``GET /api/v1/row-counts``, ``GET /ping``, ``GET /``.
 
 Test controls (Python API on :class:`JaffleReplica`, and HTTP under ``/_control/``):

@@ -1,0 +1,58 @@
+"""Shared fixtures: isolated dlt state per test, a real Jaffle Shop replica on 127.0.0.1, DuckDB files in tmp_path."""
+
+import os
+from pathlib import Path
+from typing import Dict, Iterator
+
+import duckdb
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES_ROOT = REPO / "dlthub"
+EXAMPLES_ROOT = REPO / "examples"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dlt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own dlt pipelines dir and no inherited foundation settings."""
+    for name in list(os.environ):
+        if name.startswith(("FOUNDATION_", "SOURCES__", "DESTINATION__")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("FOUNDATION_PIPELINES_DIR", str(tmp_path / "pipelines"))
+    monkeypatch.setenv("RUNTIME__LOG_LEVEL", "WARNING")
+
+
+@pytest.fixture
+def replica() -> Iterator["JaffleReplica"]:  # noqa: F821
+    from data_foundation.jaffle import JaffleReplica
+
+    with JaffleReplica() as server:
+        yield server
+
+
+@pytest.fixture
+def jaffle_env(replica, monkeypatch: pytest.MonkeyPatch):
+    """Point the Jaffle Shop source at the replica, with quick retries."""
+    monkeypatch.setenv("SOURCES__JAFFLE_SHOP__BASE_URL", replica.base_url)
+    monkeypatch.setenv("SOURCES__JAFFLE_SHOP__BACKOFF_FACTOR", "0.05")
+    monkeypatch.setenv("SOURCES__JAFFLE_SHOP__REQUEST_TIMEOUT", "5")
+    return replica
+
+
+@pytest.fixture
+def duckdb_file(tmp_path: Path) -> Path:
+    return tmp_path / "warehouse.duckdb"
+
+
+def table_counts(path: Path, dataset: str) -> Dict[str, int]:
+    """Row counts of every data table of `dataset` in the DuckDB file at `path`."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = [r[0] for r in con.sql(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_name NOT LIKE '_dlt%'",
+            params=[dataset]).fetchall()]
+        return {t: con.sql(f'SELECT COUNT(*) FROM "{dataset}"."{t}"').fetchall()[0][0] for t in tables}
+
+
+def query(path: Path, sql: str, params=None):
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.sql(sql, params=params).fetchall() if params else con.sql(sql).fetchall()
