@@ -21,7 +21,7 @@ __all__ = ["app", "main"]
 app = typer.Typer(help="Declarative ingestion: source folders -> dlt pipelines -> Dagster assets.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 class _State:
