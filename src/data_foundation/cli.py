@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -159,6 +160,25 @@ def jaffle_api(
 
     with _errors():
         serve(port=port, scale=scale, latency_ms=latency_ms)
+
+
+@app.command("dagster")
+def dagster_dev(
+    port: int = typer.Option(3000, "--port", help="Webserver port on 127.0.0.1."),
+    home: Path = typer.Option(Path(".dagster_home"), "--home", envvar="DAGSTER_HOME",
+                              help="Persistent DAGSTER_HOME (runs, schedules, sensor cursors)."),
+) -> None:
+    """Start the Dagster webserver and daemon on 127.0.0.1 for the sources root."""
+    from data_foundation.dagster.home import prepare_dagster_home
+
+    with _errors():
+        load_project(_root())  # fail here, readably, rather than inside the webserver
+        env = {**os.environ, "DAGSTER_HOME": str(prepare_dagster_home(home)),
+               "FOUNDATION_SOURCES_ROOT": str(_root().resolve())}
+        command = [sys.executable, "-m", "dagster", "dev", "-m", "data_foundation.definitions",
+                   "-h", "127.0.0.1", "-p", str(port)]
+        err_console.print(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={env['DAGSTER_HOME']})")
+        raise typer.Exit(subprocess.call(command, env=env))
 
 
 def main() -> None:

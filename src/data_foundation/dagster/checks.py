@@ -1,0 +1,117 @@
+"""Asset checks on loaded tables: primary keys, reconciliation with the source, schema drift."""
+
+import json
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import dagster as dg
+import dlt
+
+from data_foundation.dagster.translator import asset_key
+from data_foundation.destinations import Target
+from data_foundation.project import ResourceDef, SourceDef
+from data_foundation.running import create_pipeline
+
+__all__ = ["build_source_checks", "CHECK_PRIMARY_KEY", "CHECK_RECONCILE", "CHECK_SCHEMA"]
+
+CHECK_PRIMARY_KEY = "primary_key_unique_not_null"
+CHECK_RECONCILE = "row_count_matches_source"
+CHECK_SCHEMA = "schema_unchanged"
+
+
+def build_source_checks(source: SourceDef, target: Target) -> Optional[dg.AssetChecksDefinition]:
+    specs = _check_specs(source)
+    if not specs:
+        return None
+    by_key = {asset_key(r): r for r in source.resources}
+
+    @dg.multi_asset_check(name=f"{source.name}_checks", specs=specs, can_subset=True)
+    def _checks(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
+        pipeline = create_pipeline(source, target)
+        expected = source.reconcile() if source.reconcile and _selected(context, CHECK_RECONCILE) else {}
+        with pipeline.sql_client() as client:
+            previous, current = _last_two_schemas(client, pipeline.default_schema_name or source.name)
+            for check_key in context.selected_asset_check_keys:
+                resource = by_key[check_key.asset_key]
+                yield _evaluate(check_key.name, resource, client, expected, previous, current)
+
+    return _checks
+
+
+def _check_specs(source: SourceDef) -> List[dg.AssetCheckSpec]:
+    specs = []
+    for resource in source.resources:
+        key = asset_key(resource)
+        if resource.spec.disposition == "merge" and _primary_key(resource):
+            specs.append(dg.AssetCheckSpec(CHECK_PRIMARY_KEY, asset=key,
+                                           description=f"`{', '.join(_primary_key(resource))}` is unique and not null"))
+        if source.reconcile:
+            specs.append(dg.AssetCheckSpec(CHECK_RECONCILE, asset=key,
+                                           description="Row count equals what the source reports"))
+        specs.append(dg.AssetCheckSpec(CHECK_SCHEMA, asset=key,
+                                       description="No column added, dropped or retyped since the previous load"))
+    return specs
+
+
+def _evaluate(name: str, resource: ResourceDef, client: Any, expected: Dict[str, int],
+              previous: Dict[str, Any], current: Dict[str, Any]) -> dg.AssetCheckResult:
+    key = asset_key(resource)
+    table = client.make_qualified_table_name(resource.table)
+    if name == CHECK_PRIMARY_KEY:
+        columns = [client.escape_column_name(c) for c in _primary_key(resource)]
+        nulls = " OR ".join(f"{c} IS NULL" for c in columns)
+        row = client.execute_sql(
+            f"SELECT COUNT(*), COUNT(*) - COUNT(DISTINCT ({', '.join(columns)})), "
+            f"COALESCE(SUM(CASE WHEN {nulls} THEN 1 ELSE 0 END), 0) FROM {table}")[0]
+        rows, duplicates, null_keys = (int(v) for v in row)
+        return dg.AssetCheckResult(asset_key=key, check_name=name, passed=duplicates == 0 and null_keys == 0,
+                                   metadata={"rows": rows, "duplicate_keys": duplicates, "null_keys": null_keys})
+    if name == CHECK_RECONCILE:
+        rows = int(client.execute_sql(f"SELECT COUNT(*) FROM {table}")[0][0])
+        want = expected.get(resource.table)
+        return dg.AssetCheckResult(asset_key=key, check_name=name, passed=want is not None and rows == want,
+                                   metadata={"rows_in_destination": rows, "rows_in_source": want if want is not None else -1})
+    added, dropped, retyped = _column_changes(previous.get(resource.table), current.get(resource.table))
+    return dg.AssetCheckResult(asset_key=key, check_name=name, passed=not (added or dropped or retyped),
+                               severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"added_columns": added, "dropped_columns": dropped,
+                                         "retyped_columns": retyped})
+
+
+def _last_two_schemas(client: Any, schema_name: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """Column types per table in the schema versions used by the last two completed loads (dlt's `_dlt_loads`)."""
+    loads = client.execute_sql(
+        f"SELECT schema_version_hash FROM {client.make_qualified_table_name('_dlt_loads')} "
+        "WHERE schema_name = %s AND status = 0 ORDER BY inserted_at DESC LIMIT 2", schema_name)
+    hashes = [row[0] for row in loads]
+    schemas = []
+    for version_hash in hashes:
+        rows = client.execute_sql(
+            f"SELECT schema FROM {client.make_qualified_table_name('_dlt_version')} WHERE version_hash = %s",
+            version_hash)
+        schemas.append(_columns_by_table(json.loads(rows[0][0])) if rows else {})
+    current = schemas[0] if schemas else {}
+    return (schemas[1] if len(schemas) > 1 else current), current
+
+
+def _columns_by_table(schema: Dict[str, Any]) -> Dict[str, Dict[str, str]]:
+    return {name: {col: c.get("data_type", "") for col, c in table.get("columns", {}).items()}
+            for name, table in schema.get("tables", {}).items()}
+
+
+def _column_changes(before: Optional[Dict[str, str]], after: Optional[Dict[str, str]]):
+    before, after = before or {}, after or {}
+    if not before:
+        return [], [], []
+    added = sorted(set(after) - set(before))
+    dropped = sorted(set(before) - set(after))
+    retyped = sorted(f"{c}: {before[c]} -> {after[c]}" for c in set(before) & set(after) if before[c] != after[c])
+    return added, dropped, retyped
+
+
+def _primary_key(resource: ResourceDef) -> List[str]:
+    keys = resource.spec.primary_key
+    return [keys] if isinstance(keys, str) else list(keys or [])
+
+
+def _selected(context: dg.AssetCheckExecutionContext, name: str) -> bool:
+    return any(k.name == name for k in context.selected_asset_check_keys)

@@ -1,0 +1,39 @@
+"""Sources root -> `dg.Definitions`: assets, upstream API assets, checks, automation sensor, dlt resource."""
+
+from pathlib import Path
+from typing import Optional
+
+import dagster as dg
+from dagster_dlt import DagsterDltResource
+
+from data_foundation.dagster.assets import build_source_assets, build_upstream_specs
+from data_foundation.dagster.checks import build_source_checks
+from data_foundation.destinations import Target, create_target
+from data_foundation.loading import load_project
+
+__all__ = ["build_definitions"]
+
+
+def build_definitions(root: Optional[Path] = None, target: Optional[Target] = None) -> dg.Definitions:
+    """Definitions for every source folder under `root` (default: $FOUNDATION_SOURCES_ROOT or ./dlthub).
+
+    Example:
+        >>> defs = build_definitions(Path("dlthub"), create_target("duckdb", "warehouse.duckdb"))
+        >>> dg.materialize(defs.get_asset_graph().assets_defs, resources={"dlt": DagsterDltResource()})
+    """
+    project = load_project(root)
+    target = target or create_target()
+    assets, checks = [], []
+    for source in project.sources.values():
+        assets.append(build_source_assets(source, target))
+        assets.extend(build_upstream_specs(source))
+        source_checks = build_source_checks(source, target)
+        if source_checks is not None:
+            checks.append(source_checks)
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=checks,
+        resources={"dlt": DagsterDltResource()},
+        sensors=[dg.AutomationConditionSensorDefinition(
+            "foundation_automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING)],
+    )

@@ -1,0 +1,83 @@
+"""dlt resource -> Dagster asset spec: keys `[source, table]`, lineage from the API, automation, freshness."""
+
+import datetime as dt
+from typing import Any, Dict, Optional
+
+import dagster as dg
+from dagster_dlt import DagsterDltTranslator
+from dagster_dlt.translator import DltResourceTranslatorData
+
+from data_foundation.dagster.automation import build_automation_condition
+from data_foundation.project import ResourceDef, SourceDef
+
+__all__ = ["FoundationTranslator", "upstream_key", "asset_key", "METADATA_PREFIX"]
+
+METADATA_PREFIX = "data_foundation/"
+META_ENTRY = METADATA_PREFIX + "entry"
+META_SOURCE_FILE = METADATA_PREFIX + "source_file"
+META_WRITE_DISPOSITION = METADATA_PREFIX + "write_disposition"
+META_PRIMARY_KEY = METADATA_PREFIX + "primary_key"
+META_CURSOR = METADATA_PREFIX + "cursor"
+
+
+def asset_key(resource: ResourceDef) -> dg.AssetKey:
+    return dg.AssetKey([resource.source, resource.table])
+
+
+def upstream_key(resource: ResourceDef) -> dg.AssetKey:
+    """The external asset standing for the API endpoint (or entry) a raw table is read from."""
+    return dg.AssetKey([resource.source, "src", resource.table])
+
+
+class FoundationTranslator(DagsterDltTranslator):
+    """Maps each dlt resource of a source folder to its asset spec, reading what sources.yaml declared."""
+
+    def __init__(self, source: SourceDef, destination_type: Optional[str] = None):
+        super().__init__()
+        self.source = source
+        self.destination_type = destination_type
+        self._by_table = {r.table: r for r in source.resources}
+
+    def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
+        spec = super().get_asset_spec(data)
+        resource = self._by_table[data.resource.name]
+        destination = self.destination_type or (data.destination.destination_name if data.destination else None)
+        kinds = {"dlt", *resource.spec.kinds} | ({destination} if destination else set())
+        return spec.replace_attributes(
+            key=asset_key(resource),
+            deps=[self._upstream(resource)],
+            group_name=resource.dagster.group_name or resource.source,
+            description=resource.description,
+            kinds=kinds,
+            owners=list(dict.fromkeys([*self.source.spec.owners, *resource.spec.owners])),
+            tags={**self.source.spec.tags, **resource.spec.tags},
+            automation_condition=build_automation_condition(resource.dagster),
+            freshness_policy=_freshness_policy(resource),
+            metadata={**(spec.metadata or {}), **_metadata(resource)},
+        )
+
+    def _upstream(self, resource: ResourceDef) -> dg.AssetKey:
+        parent = resource.spec.data_from
+        if parent:
+            return asset_key(self._by_table[parent.split(".", 1)[1]])
+        return upstream_key(resource)
+
+
+def _freshness_policy(resource: ResourceDef) -> Optional[dg.FreshnessPolicy]:
+    seconds = resource.dagster.freshness_lower_bound_delta_seconds
+    # time_window, not cron: FreshnessPolicy.cron rejects a window longer than the cron interval (30 h vs @daily)
+    return dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(seconds=seconds)) if seconds else None
+
+
+def _metadata(resource: ResourceDef) -> Dict[str, Any]:
+    spec = resource.spec
+    keys = spec.primary_key if isinstance(spec.primary_key, list) else [spec.primary_key] if spec.primary_key else []
+    metadata: Dict[str, Any] = {
+        META_ENTRY: spec.entry,
+        META_SOURCE_FILE: dg.MetadataValue.path(str(resource.file)),
+        META_WRITE_DISPOSITION: spec.disposition,
+        META_PRIMARY_KEY: ", ".join(keys),
+    }
+    if spec.incremental:
+        metadata[META_CURSOR] = spec.incremental.cursor_path
+    return metadata
