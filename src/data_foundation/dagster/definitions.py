@@ -6,6 +6,7 @@ from typing import Optional
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
+from data_foundation.dagster.alerts import build_failure_alert_sensor
 from data_foundation.dagster.assets import build_source_assets, build_upstream_specs
 from data_foundation.dagster.checks import build_source_checks
 from data_foundation.destinations import Target, create_target
@@ -34,6 +35,9 @@ def build_definitions(root: Optional[Path] = None, target: Optional[Target] = No
         assets=assets,
         asset_checks=checks,
         resources={"dlt": DagsterDltResource()},
-        sensors=[dg.AutomationConditionSensorDefinition(
-            "foundation_automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING)],
+        sensors=[
+            dg.AutomationConditionSensorDefinition("foundation_automation", target=dg.AssetSelection.all(),
+                                                   default_status=dg.DefaultSensorStatus.RUNNING),
+            build_failure_alert_sensor(),
+        ],
     )
