@@ -13,10 +13,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable, Dict, List, Optional, Tuple
 
+from data_foundation.errors import did_you_mean
+
 __all__ = ["EntryError", "EntryTarget", "resolve_entry", "import_entry", "PACKAGE_PREFIX"]
 
 # Source folders are imported as `data_foundation_sources_<root hash>.<folder>` so `from . import helpers` works in data.py.
 PACKAGE_PREFIX = "data_foundation_sources"
+
+# A module that failed to import is not run again (once per entry naming it) until its file changes.
+_FAILED_IMPORTS: Dict[Tuple[str, str], "EntryError"] = {}
 
 
 class EntryError(Exception):
@@ -64,15 +69,21 @@ def resolve_entry(entry: str, root: Path, folder: str) -> EntryTarget:
         candidates.insert(0, (module[0], tuple(module[1:])))
     for cand_folder, cand_module in candidates:
         target = EntryTarget(root, cand_folder, cand_module, function)
-        if _inside(target.module_file, root) and target.module_file.is_file():
+        if target.module_file.is_file():
+            if not _inside(target.module_file, root):  # e.g. a symlink: refused before anything is imported
+                raise EntryError(
+                    f"`{entry}` resolves to `{_show(target.module_file.resolve())}`, outside the sources root `{root}`",
+                    "Move the module into the source folder: entries never import code from outside the sources root.",
+                )
             return target
     target = EntryTarget(root, folder, tuple(module), function)
     existing = sorted(p.stem for p in (root / folder).glob("*.py") if p.stem != "__init__")
     raise EntryError(
         f"`{entry}` does not resolve to a module file inside the sources root `{root}` "
         f"(looked for `{_show(target.module_file)}`)",
-        "Entries name a function in a module of the source folder, e.g. `data.fetch_users`; "
-        f"modules here: {', '.join(existing) or 'none'}.",
+        " ".join(filter(None, [did_you_mean(entry, _entries_in(root / folder)),
+                               "Entries name a function in a module of the source folder, e.g. `data.fetch_users`; "
+                               f"modules here: {', '.join(existing) or 'none'}."])),
     )
 
 
@@ -81,12 +92,11 @@ def import_entry(target: EntryTarget) -> Callable:
     module = _import_module(target)
     function = getattr(module, target.function, None)
     if function is None or not callable(function):
-        available = ", ".join(_public_functions(module)) or "none"
+        available = _public_functions(module)
         raise EntryError(
             f"`{_show(target.module_file)}` has no function `{target.function}`",
-            f"Functions defined there: {available}.",
-            file=target.module_file,
-            line=_definition_line(target.module_file, target.function),
+            " ".join(filter(None, [did_you_mean(target.function, available),
+                                   f"Functions defined there: {', '.join(available) or 'none'}."])),
         )
     return function
 
@@ -94,6 +104,9 @@ def import_entry(target: EntryTarget) -> Callable:
 def _import_module(target: EntryTarget) -> ModuleType:
     if target.module_name in sys.modules:
         return sys.modules[target.module_name]
+    attempt = (target.module_name, hashlib.sha1(target.module_file.read_bytes()).hexdigest())
+    if attempt in _FAILED_IMPORTS:
+        raise _FAILED_IMPORTS[attempt]
     _ensure_package(target.root_package, target.root)
     for depth in range(len(target.module_parts)):
         sub = target.module_parts[:depth]
@@ -109,12 +122,13 @@ def _import_module(target: EntryTarget) -> ModuleType:
         if isinstance(exc, KeyboardInterrupt):
             raise
         file, line = _user_frame(exc, target.root)
-        raise EntryError(
+        _FAILED_IMPORTS[attempt] = EntryError(
             f"importing `{_show(target.module_file)}` failed: {type(exc).__name__}: {exc}",
             "Fix the error in the module; it must import without side effects such as network calls.",
             file=file or target.module_file,
             line=line,
-        ) from exc
+        )
+        raise _FAILED_IMPORTS[attempt] from exc
     finally:
         sys.dont_write_bytecode = writes_bytecode
     return module
@@ -144,13 +158,18 @@ def _public_functions(module: ModuleType) -> List[str]:
                   and getattr(v, "__module__", None) == module.__name__)
 
 
-def _definition_line(file: Path, name: str) -> Optional[int]:
-    try:
-        tree = ast.parse(file.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError):
-        return None
-    lines: Dict[str, int] = {n.name: n.lineno for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-    return lines.get(name)
+def _entries_in(folder: Path) -> List[str]:
+    """`module.function` for the top-level functions of the folder's modules, read with `ast` (nothing imported)."""
+    found = []
+    for file in sorted(folder.glob("*.py")):
+        if not _inside(file, folder):
+            continue
+        try:
+            tree = ast.parse(file.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            continue
+        found += [f"{file.stem}.{n.name}" for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return found
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-__all__ = ["FoundationError", "FoundationException", "ValidationFailed", "did_you_mean", "mask_secrets"]
+__all__ = ["FoundationError", "FoundationException", "ValidationFailed", "closest", "did_you_mean", "mask_secrets"]
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,14 @@ class ValidationFailed(FoundationException):
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
     """A "did you mean `x`?" suffix, or an empty string when nothing is close."""
+    match = closest(value, choices)
+    return f"did you mean `{match}`?" if match else ""
+
+
+def closest(value: str, choices: Iterable[str]) -> Optional[str]:
+    """The choice most similar to `value`, or None when nothing is close."""
     matches = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
-    return f"did you mean `{matches[0]}`?" if matches else ""
+    return matches[0] if matches else None
 
 
 _SECRET_PATTERNS = [

@@ -1,7 +1,9 @@
 """Find source folders, parse their YAML with line numbers, validate into a `Project`, and collect ALL errors."""
 
+import dataclasses
 import inspect
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -49,8 +51,9 @@ def validate_root(root: Optional[Path] = None) -> Tuple[Project, List[Foundation
     resources: Dict[str, ResourceDef] = {}
     declared: List[Tuple[str, SourceSpec, Path, YamlDocument, Optional[Callable]]] = []
     broken: set = set()  # declared resources that already have an error: not reported again as missing
+    docs: Dict[Path, YamlDocument] = {}  # each sources.yaml, for the lines of errors found after assembly
     for folder in _source_folders(root):
-        for item in _load_folder(root, folder, errors, broken):
+        for item in _load_folder(root, folder, errors, broken, docs):
             if isinstance(item, ResourceDef):
                 if item.name in resources:
                     first = resources[item.name]
@@ -61,7 +64,7 @@ def validate_root(root: Optional[Path] = None) -> Tuple[Project, List[Foundation
                     resources[item.name] = item
             else:
                 declared.append(item)
-    _assemble_sources(project, resources, declared, errors, broken)
+    _assemble_sources(project, resources, declared, errors, broken, docs)
     project.warnings.extend(_warnings(project))
     return project, errors
 
@@ -70,7 +73,8 @@ def _source_folders(root: Path) -> List[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 
-def _load_folder(root: Path, folder: Path, errors: List[FoundationError], broken: set) -> List[Any]:
+def _load_folder(root: Path, folder: Path, errors: List[FoundationError], broken: set,
+                 docs: Dict[Path, YamlDocument]) -> List[Any]:
     file = folder / SOURCES_FILE
     if not file.is_file():
         if (folder / "data.py").is_file():
@@ -87,12 +91,12 @@ def _load_folder(root: Path, folder: Path, errors: List[FoundationError], broken
     try:
         doc = read_yaml(file)
     except YamlSyntaxError as exc:
-        errors.append(FoundationError(file, exc.line, "", f"YAML syntax error at column {exc.column}: {exc}",
-                                      "Check indentation, colons and closing brackets on this line or the one before."))
+        errors.append(FoundationError(file, exc.line, "", f"YAML syntax error at column {exc.column}: {exc}", exc.hint))
         return []
     except UnicodeDecodeError as exc:
         errors.append(FoundationError(file, None, "", f"not UTF-8 text: {exc}", "Save the file as UTF-8."))
         return []
+    docs[file] = doc
     if doc.data is None:
         return []
     if not isinstance(doc.data, dict):
@@ -162,7 +166,9 @@ def _load_entry(entry, root, folder, file, doc, key, errors):
         target = resolve_entry(entry, root, folder)
         return import_entry(target), target
     except EntryError as exc:
-        errors.append(FoundationError(exc.file or file, exc.line or doc.line_of(key), ".".join(key), exc.message, exc.hint))
+        error = FoundationError(exc.file or file, exc.line or doc.line_of(key), ".".join(key), exc.message, exc.hint)
+        if not (exc.file and any((e.file, e.line, e.message) == (error.file, error.line, error.message) for e in errors)):
+            errors.append(error)  # a module that fails to import is reported once, not for every entry naming it
         return None, None
 
 
@@ -178,18 +184,26 @@ def _check_arguments(resource: ResourceDef, doc: YamlDocument, errors: List[Foun
     try:
         signature.replace(parameters=list(params.values())).bind(*args, **resource.spec.keyword_arguments)
     except TypeError as exc:
-        key = "keyword_arguments" if resource.spec.keyword_arguments else "arguments"
+        key = _argument_key(resource.spec.keyword_arguments, str(exc))
         names = [n for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-        bad = [k for k in resource.spec.keyword_arguments if k not in params]
-        suggestion = did_you_mean(bad[0], names) if bad else ""
+        suggestion = did_you_mean(key[1], names) if len(key) > 1 and key[1] not in params else ""
+        path = ("resources", resource.name) + key
         errors.append(FoundationError(
-            resource.file, doc.line_of(("resources", resource.name, key)), f"resources.{resource.name}.{key}",
+            resource.file, doc.line_of(path), ".".join(path),
             f"arguments do not fit `{resource.target.function}{signature}`: {exc}",
             " ".join(filter(None, [suggestion, "Pass the function's parameters under `arguments` (positional) "
                                                "and `keyword_arguments` (by name)."]))))
 
 
-def _assemble_sources(project: Project, resources: Dict[str, ResourceDef], declared, errors, broken) -> None:
+def _argument_key(keyword_arguments: Dict[str, Any], problem: str) -> Tuple[str, ...]:
+    """The YAML key an argument mismatch is about: the keyword argument the error names, else `arguments`."""
+    named = re.search(r"argument '(\w+)'", problem)
+    if named and named.group(1) in keyword_arguments:
+        return ("keyword_arguments", named.group(1))
+    return ("arguments",)
+
+
+def _assemble_sources(project: Project, resources: Dict[str, ResourceDef], declared, errors, broken, docs) -> None:
     owner: Dict[str, str] = {}
     for name, spec, file, doc, reconcile in declared:
         if name in project.sources:
@@ -197,6 +211,7 @@ def _assemble_sources(project: Project, resources: Dict[str, ResourceDef], decla
             errors.append(FoundationError(file, doc.line_of(("sources", name)), f"sources.{name}",
                                           f"source `{name}` is also declared in {other.file}:{other.line}",
                                           "Source names are global: rename one of them."))
+            owner.update((r, other.name) for r in spec.resources if r not in owner)  # not reported again as unlisted
             continue
         members = []
         for index, resource_name in enumerate(spec.resources):
@@ -233,37 +248,63 @@ def _assemble_sources(project: Project, resources: Dict[str, ResourceDef], decla
                                                            resources=[])
         existing.resources.append(resource)
     for source in project.sources.values():
-        _check_source(source, errors)
+        _check_source(source, errors, docs)
 
 
-def _check_source(source: SourceDef, errors: List[FoundationError]) -> None:
+def _check_source(source: SourceDef, errors: List[FoundationError], docs: Dict[Path, YamlDocument]) -> None:
     tables: Dict[str, ResourceDef] = {}
     source.dagster = (source.spec.meta.dagster if source.spec.meta and source.spec.meta.dagster else DagsterMeta())
     for resource in source.resources:
         resource.source = source.name
-        resource.dagster = _merge_meta(source.dagster, resource)
+        resource.dagster = _merge_meta(source.dagster, resource, docs[resource.file], errors)
         if resource.table in tables:
             errors.append(FoundationError(resource.file, resource.line, f"resources.{resource.name}",
                                           f"table `{resource.table}` is loaded twice in source `{source.name}` "
                                           f"(also by `{tables[resource.table].name}`)",
                                           "Give each resource of a source its own table name."))
         tables[resource.table] = resource
+    _check_data_from(source, errors, docs)
+
+
+def _check_data_from(source: SourceDef, errors: List[FoundationError], docs: Dict[Path, YamlDocument]) -> None:
+    """Each `data_from` names another resource of the source, and following them never comes back (no cycles)."""
+    by_name = {r.name: r for r in source.resources}
+    in_cycle: set = set()
     for resource in source.resources:
-        parent = resource.spec.data_from
-        if parent and parent not in {r.name for r in source.resources}:
-            errors.append(FoundationError(resource.file, resource.line, f"resources.{resource.name}.data_from",
+        parent, chain = resource.spec.data_from, [resource.name]
+        key = ("resources", resource.name, "data_from")
+        if parent and parent not in by_name:
+            errors.append(FoundationError(resource.file, docs[resource.file].line_of(key), ".".join(key),
                                           f"`{parent}` is not a resource of source `{source.name}`",
-                                          " ".join(filter(None, [did_you_mean(parent, [r.name for r in source.resources]),
+                                          " ".join(filter(None, [did_you_mean(parent, by_name),
                                                                  "`data_from` names another resource of the same source."]))))
+        while parent in by_name and parent not in chain:
+            chain.append(parent)
+            parent = by_name[parent].spec.data_from
+        if parent == resource.name and not in_cycle.intersection(chain):
+            in_cycle.update(chain)
+            errors.append(FoundationError(resource.file, docs[resource.file].line_of(key), ".".join(key),
+                                          f"`data_from` goes round in a cycle: {' -> '.join(chain + [resource.name])}",
+                                          "Remove `data_from` from one of them: the chain must start at a resource "
+                                          "that loads data itself."))
 
 
-def _merge_meta(source_meta: DagsterMeta, resource: ResourceDef) -> DagsterMeta:
+def _merge_meta(source_meta: DagsterMeta, resource: ResourceDef, doc: YamlDocument,
+                errors: List[FoundationError]) -> DagsterMeta:
     override = resource.spec.meta.dagster if resource.spec.meta and resource.spec.meta.dagster else None
     if override is None:
         return source_meta
     merged = source_meta.model_dump(exclude_unset=True)
     merged.update(override.model_dump(exclude_unset=True))
-    return DagsterMeta.model_validate(merged)
+    try:
+        return DagsterMeta.model_validate(merged)
+    except ValidationError as exc:  # each part is valid alone, the combination is not
+        for error in pydantic_errors(exc, resource.file, doc, prefix=("resources", resource.name, "meta", "dagster")):
+            errors.append(dataclasses.replace(
+                error, message=f"{error.message} (with source `{resource.source}`'s meta.dagster merged in)",
+                hint=f"Each key of a resource's `meta.dagster` replaces the source's whole key (e.g. all of "
+                     f"`automation_condition_config`): repeat the source's values you still need. {error.hint}"))
+        return source_meta
 
 
 def _warnings(project: Project) -> List[FoundationError]:

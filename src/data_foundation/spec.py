@@ -8,6 +8,8 @@ from typing import Any, Dict, List, Literal, Optional, Union
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
+from data_foundation.errors import closest, did_you_mean
+
 __all__ = [
     "AUTOMATION_CONDITIONS",
     "AutomationConditionConfig",
@@ -19,6 +21,7 @@ __all__ = [
     "RetrySpec",
     "SourceSpec",
     "SourcesFile",
+    "SpecError",
     "WriteDispositionSpec",
     "register_automation_condition_name",
 ]
@@ -30,6 +33,15 @@ CRON_CONDITIONS = {"on_schedule", "on_cron"}
 RESOURCE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 SOURCE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+CRON_ALIASES = "@hourly, @daily, @weekly, @monthly, @yearly"
+
+
+class SpecError(ValueError):
+    """A validator's problem plus the hint to show; `key` names the field a model validator complains about."""
+
+    def __init__(self, message: str, hint: str = "", key: Optional[str] = None):
+        super().__init__(message)
+        self.hint, self.key = hint, key
 
 
 def register_automation_condition_name(name: str) -> None:
@@ -54,18 +66,21 @@ class AutomationConditionConfig(_Model):
     @classmethod
     def _valid_cron(cls, value: Optional[str]) -> Optional[str]:
         if value is not None and not croniter.is_valid(value):
-            raise ValueError(
-                f"`{value}` is not a valid cron schedule. Use five fields such as `0 6 * * *` "
-                "or an alias: @hourly, @daily, @weekly, @monthly, @yearly"
-            )
+            raise SpecError(f"`{value}` is not a valid cron schedule",
+                            f"Use five fields (minute hour day month weekday) such as `0 6 * * *`, "
+                            f"or an alias: {CRON_ALIASES}.")
         return value
 
     @field_validator("cron_timezone")
     @classmethod
     def _valid_timezone(cls, value: str) -> str:
-        zone = _zones_by_lower_name().get(str(value).lower())
+        zones = _zones_by_lower_name()
+        zone = zones.get(str(value).lower())
         if zone is None:
-            raise ValueError(f"`{value}` is not an IANA time zone such as `UTC` or `Europe/Berlin`")
+            match = closest(str(value).lower(), zones)
+            suggestion = f"did you mean `{zones[match]}`? " if match else ""
+            raise SpecError(f"`{value}` is not an IANA time zone",
+                            f"{suggestion}Use a name such as `UTC` or `Europe/Berlin`.")
         return zone
 
 
@@ -94,18 +109,18 @@ class DagsterMeta(_Model):
     @classmethod
     def _known_condition(cls, value: Optional[str]) -> Optional[str]:
         if value is not None and value not in AUTOMATION_CONDITIONS:
-            raise ValueError(
-                f"`{value}` is not a known automation condition. Valid values: {', '.join(sorted(AUTOMATION_CONDITIONS))}"
-            )
+            valid = f"Valid values: {', '.join(sorted(AUTOMATION_CONDITIONS))}."
+            raise SpecError(f"`{value}` is not a known automation condition",
+                            " ".join(filter(None, [did_you_mean(value, AUTOMATION_CONDITIONS), valid])))
         return value
 
     @model_validator(mode="after")
     def _cron_needs_schedule(self) -> "DagsterMeta":
         config = self.automation_condition_config
         if self.automation_condition in CRON_CONDITIONS and (config is None or not config.cron_schedule):
-            raise ValueError(
-                f"`{self.automation_condition}` needs `automation_condition_config.cron_schedule`, e.g. `@daily`"
-            )
+            raise SpecError(f"`{self.automation_condition}` needs `automation_condition_config.cron_schedule`",
+                            "Add `automation_condition_config: {cron_schedule: \"@daily\"}` (or five cron fields "
+                            "such as `0 6 * * *`).", key="automation_condition")
         return self
 
 
@@ -172,6 +187,7 @@ class ResourceSpec(_Model):
     columns: Dict[str, Dict[str, Any]] = Field(default_factory=dict)
     schema_contract: Optional[Union[Literal["evolve", "freeze", "discard_row", "discard_value"], Dict[str, str]]] = None
     max_table_nesting: Optional[int] = Field(default=None, ge=0)
+    parallelized: bool = False  # dlt runs the generator in a worker thread: fetching overlaps processing
     description: Optional[str] = None
     owners: List[str] = Field(default_factory=list)
     tags: Dict[str, str] = Field(default_factory=dict)
@@ -181,7 +197,8 @@ class ResourceSpec(_Model):
     @classmethod
     def _entry_shape(cls, value: str) -> str:
         if not ENTRY.match(value):
-            raise ValueError(f"`{value}` is not an entry. Use `data.<function>` or `<folder>.data.<function>`")
+            raise SpecError(f"`{value}` is not an entry",
+                            "Use `data.<function>` (in this source folder) or `<folder>.data.<function>`.")
         return value
 
     @field_validator("arguments", mode="before")

@@ -1,0 +1,88 @@
+"""The `foundation` command as users run it: a real subprocess in `tmp_path`, loading into real DuckDB files."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import List
+
+from conftest import EXAMPLES_ROOT, table_counts
+
+RUNTIME_ROOT = Path(__file__).parent / "cases" / "valid" / "runtime"
+
+
+def foundation(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """Run the CLI with the test's environment (its own FOUNDATION_PIPELINES_DIR) plus `env`."""
+    environment = {**os.environ, "COLUMNS": "200", **env}
+    return subprocess.run([sys.executable, "-m", "data_foundation.cli", *args], cwd=cwd, env=environment,
+                          capture_output=True, text=True, timeout=120)
+
+
+def table_rows(output: str) -> List[List[str]]:
+    """The body rows of the rich tables in `output`, as lists of stripped cells."""
+    return [[cell.strip() for cell in line.strip().strip("│").split("│")]
+            for line in output.splitlines() if line.strip().startswith("│")]
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_validate_examples(tmp_path):
+    result = foundation("validate", str(EXAMPLES_ROOT), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"OK 1 source(s), 2 resource(s) valid in {EXAMPLES_ROOT}." in flat(result.stdout)
+    assert [row[:2] for row in table_rows(result.stdout)] == [["my_api", "users"], ["my_api", "transactions"]]
+    assert "Warning" not in result.stderr and "Error" not in result.stderr
+
+
+def test_list_shows_tables_and_schedule(tmp_path):
+    result = foundation("--root", str(EXAMPLES_ROOT), "list", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert table_rows(result.stdout) == [
+        ["my_api", "users", "data.fetch_users", "append", "id", "", "@daily UTC", "30 h"],
+        ["my_api", "transactions", "data.fetch_transactions", "merge", "id", "", "@daily UTC", "30 h"],
+    ]
+
+
+def test_run_defaults_to_foundation_duckdb_and_the_env_root(tmp_path):
+    result = foundation("run", cwd=tmp_path, FOUNDATION_SOURCES_ROOT=str(EXAMPLES_ROOT))
+    assert result.returncode == 0, result.stderr
+    assert table_counts(tmp_path / "foundation.duckdb", "my_api") == {"users": 250, "transactions": 1000}
+    assert "Loading my_api (users, transactions) into duckdb dataset `my_api`" in flat(result.stderr)
+    assert table_rows(result.stdout) == [["my_api", "transactions", "1,000", "1,000"],
+                                         ["my_api", "users", "250", "250"]]
+    assert re.search(r"Done: 1,250 rows loaded in \d+\.\d s\.", result.stdout)
+    assert "Traceback" not in result.stderr
+
+
+def test_run_with_duckdb_file_and_dataset_prefix(tmp_path):
+    result = foundation("--root", str(EXAMPLES_ROOT), "run", "my_api.users", "--duckdb-file", "out.duckdb",
+                        "--dataset-prefix", "raw_", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "foundation.duckdb").exists()
+    assert table_counts(tmp_path / "out.duckdb", "raw_my_api") == {"users": 250}
+    assert table_counts(tmp_path / "out.duckdb", "my_api") == {}
+    assert "into duckdb dataset `raw_my_api`" in flat(result.stderr)
+    assert table_rows(result.stdout) == [["raw_my_api", "users", "250", "250"]]
+    assert "Done: 250 rows loaded" in result.stdout
+
+
+def test_unknown_selector_is_an_error_without_traceback(tmp_path):
+    result = foundation("--root", str(EXAMPLES_ROOT), "run", "my_api.user", cwd=tmp_path)
+    assert result.returncode == 1
+    stderr = flat(result.stderr)
+    assert "Error: `my_api.user` matches no source or table. did you mean `my_api.users`?" in stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "foundation.duckdb").exists()  # nothing was loaded
+
+
+def test_failing_source_is_an_error_without_traceback(tmp_path):
+    result = foundation("--root", str(RUNTIME_ROOT), "run", "failing", "--duckdb-file", "w.duckdb", cwd=tmp_path)
+    assert result.returncode == 1
+    stderr = flat(result.stderr)
+    assert "Error: source `failing` failed in step `extract`" in stderr
+    assert "upstream said no: HTTP 503" in stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "Done:" not in result.stdout
