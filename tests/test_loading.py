@@ -213,3 +213,25 @@ def test_unknown_selector_without_a_close_match(example):
         example.select(["zzzz"])
     assert "did you mean" not in str(info.value)
     assert "Known: my_api, my_api.transactions, my_api.users." in str(info.value)
+
+
+def test_resource_meta_overrides_source_meta_key_by_key(tmp_path):
+    from data_foundation.loading import validate_root
+
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    (folder / "__init__.py").write_text("")
+    (folder / "data.py").write_text("def rows():\n    yield [{'id': 1}]\n")
+    (folder / "sources.yaml").write_text(
+        "resources:\n  shop.users:\n    entry: data.rows\n    meta:\n      dagster:\n"
+        "        automation_condition: on_schedule\n        automation_condition_config: {cron_timezone: Europe/Berlin}\n"
+        "  shop.orders:\n    entry: data.rows\n"
+        "sources:\n  shop:\n    resources: [shop.users, shop.orders]\n    meta:\n      dagster:\n"
+        "        automation_condition: eager\n        automation_condition_config: {cron_schedule: '@daily'}\n")
+    project, errors = validate_root(tmp_path)
+    assert errors == []
+    users = project.sources["shop"].resource("users").dagster
+    assert users.automation_condition == "on_schedule"
+    assert (users.automation_condition_config.cron_schedule, users.automation_condition_config.cron_timezone) == (
+        "@daily", "Europe/Berlin")
+    assert project.sources["shop"].resource("orders").dagster.automation_condition == "eager"

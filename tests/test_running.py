@@ -151,3 +151,11 @@ def test_dataset_prefix(example, tmp_path):
     assert run.dataset == "raw_my_api"
     assert table_counts(path, "raw_my_api") == {"users": 250}
     assert table_counts(path, "my_api") == {}
+
+
+def test_duckdb_file_named_like_the_dataset_is_refused_before_loading(tmp_path):
+    project = load_project(EXAMPLES_ROOT)
+    target = create_target("duckdb", str(tmp_path / "my_api.duckdb"))
+    with pytest.raises(RunFailed, match="same name as dataset `my_api`"):
+        run_source(project.sources["my_api"], target)
+    assert not (tmp_path / "my_api.duckdb").exists()

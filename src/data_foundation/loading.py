@@ -295,15 +295,16 @@ def _merge_meta(source_meta: DagsterMeta, resource: ResourceDef, doc: YamlDocume
     if override is None:
         return source_meta
     merged = source_meta.model_dump(exclude_unset=True)
-    merged.update(override.model_dump(exclude_unset=True))
+    for key, value in override.model_dump(exclude_unset=True).items():
+        nested = merged.get(key)
+        merged[key] = {**nested, **value} if isinstance(nested, dict) and isinstance(value, dict) else value
     try:
         return DagsterMeta.model_validate(merged)
     except ValidationError as exc:  # each part is valid alone, the combination is not
         for error in pydantic_errors(exc, resource.file, doc, prefix=("resources", resource.name, "meta", "dagster")):
             errors.append(dataclasses.replace(
                 error, message=f"{error.message} (with source `{resource.source}`'s meta.dagster merged in)",
-                hint=f"Each key of a resource's `meta.dagster` replaces the source's whole key (e.g. all of "
-                     f"`automation_condition_config`): repeat the source's values you still need. {error.hint}"))
+                hint=f"A resource's `meta.dagster` overrides the source's key by key. {error.hint}"))
         return source_meta
 
 

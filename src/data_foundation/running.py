@@ -30,6 +30,11 @@ class SourceRun:
 
 
 def create_pipeline(source: SourceDef, target: Target, progress: Optional[Collector] = None) -> dlt.Pipeline:
+    dataset = target.dataset_name(source.dataset_name)
+    if target.duckdb_file is not None and target.duckdb_file.stem == dataset:
+        # DuckDB names the catalog after the file: `x.duckdb` and schema `x` make every query ambiguous
+        raise RunFailed(f"DuckDB file `{target.duckdb_file}` has the same name as dataset `{dataset}`; "
+                        "DuckDB cannot tell the two apart. Choose another file name or a --dataset-prefix.")
     return dlt.pipeline(
         pipeline_name=f"foundation_{source.name}",
         destination=target.destination,

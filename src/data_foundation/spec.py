@@ -16,6 +16,8 @@ __all__ = [
     "DagsterMeta",
     "IncrementalSpec",
     "Meta",
+    "ResourceDagsterMeta",
+    "ResourceMeta",
     "PartitionSpec",
     "ResourceSpec",
     "RetrySpec",
@@ -128,6 +130,18 @@ class Meta(_Model):
     dagster: Optional[DagsterMeta] = None
 
 
+class ResourceDagsterMeta(DagsterMeta):
+    """A resource's `meta.dagster`: overrides the source's key by key, so it is checked once merged (loading.py)."""
+
+    @model_validator(mode="after")
+    def _cron_needs_schedule(self) -> "ResourceDagsterMeta":
+        return self
+
+
+class ResourceMeta(_Model):
+    dagster: Optional[ResourceDagsterMeta] = None
+
+
 class IncrementalSpec(_Model):
     cursor_path: str
     initial_value: Any = None
@@ -191,7 +205,7 @@ class ResourceSpec(_Model):
     description: Optional[str] = None
     owners: List[str] = Field(default_factory=list)
     tags: Dict[str, str] = Field(default_factory=dict)
-    meta: Optional[Meta] = None
+    meta: Optional[ResourceMeta] = None
 
     @field_validator("entry")
     @classmethod
