@@ -49,10 +49,11 @@ def test_list_shows_tables_and_schedule(tmp_path):
 def test_run_defaults_to_foundation_duckdb_and_the_env_root(tmp_path):
     result = foundation("run", cwd=tmp_path, FOUNDATION_SOURCES_ROOT=str(EXAMPLES_ROOT))
     assert result.returncode == 0, result.stderr
-    assert table_counts(tmp_path / "foundation.duckdb", "my_api") == {"users": 250, "transactions": 1000}
-    assert "Loading my_api (users, transactions) into duckdb dataset `my_api`" in flat(result.stderr)
-    assert table_rows(result.stdout) == [["my_api", "transactions", "1,000", "1,000"],
-                                         ["my_api", "users", "250", "250"]]
+    # the default target is `dev`: a personal dataset, suffixed with the developer ($FOUNDATION_USER=tester)
+    assert table_counts(tmp_path / "foundation.duckdb", "my_api_tester") == {"users": 250, "transactions": 1000}
+    assert "Loading my_api (users, transactions) into duckdb dataset `my_api_tester`" in flat(result.stderr)
+    assert table_rows(result.stdout) == [["my_api_tester", "transactions", "1,000", "1,000"],
+                                         ["my_api_tester", "users", "250", "250"]]
     assert re.search(r"Done: 1,250 rows loaded in \d+\.\d s\.", result.stdout)
     assert "Traceback" not in result.stderr
 
@@ -62,10 +63,10 @@ def test_run_with_duckdb_file_and_dataset_prefix(tmp_path):
                         "--dataset-prefix", "raw_", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "foundation.duckdb").exists()
-    assert table_counts(tmp_path / "out.duckdb", "raw_my_api") == {"users": 250}
-    assert table_counts(tmp_path / "out.duckdb", "my_api") == {}
-    assert "into duckdb dataset `raw_my_api`" in flat(result.stderr)
-    assert table_rows(result.stdout) == [["raw_my_api", "users", "250", "250"]]
+    assert table_counts(tmp_path / "out.duckdb", "raw_my_api_tester") == {"users": 250}
+    assert table_counts(tmp_path / "out.duckdb", "my_api_tester") == {}
+    assert "into duckdb dataset `raw_my_api_tester`" in flat(result.stderr)
+    assert table_rows(result.stdout) == [["raw_my_api_tester", "users", "250", "250"]]
     assert "Done: 250 rows loaded" in result.stdout
 
 
@@ -86,3 +87,24 @@ def test_failing_source_is_an_error_without_traceback(tmp_path):
     assert "upstream said no: HTTP 503" in stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert "Done:" not in result.stdout
+
+
+def test_targets_from_foundation_toml(tmp_path):
+    (tmp_path / "foundation.toml").write_text(
+        '[targets.ci]\ndestination = "duckdb"\nduckdb_file = "ci.duckdb"\ndataset_prefix = "raw_"\n'
+        '[targets.leaky]\ndestination = "postgres"\ncredentials = { host = "db", password = "hunter2" }\n')
+    result = foundation("--root", str(EXAMPLES_ROOT), "run", "my_api.users", "--target", "ci", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert table_counts(tmp_path / "ci.duckdb", "raw_my_api") == {"users": 250}
+
+    result = foundation("--root", str(EXAMPLES_ROOT), "run", "my_api.users", cwd=tmp_path, FOUNDATION_TARGET="leaky")
+    assert result.returncode == 1
+    assert "targets.leaky" in flat(result.stderr) and "must not be written in the config file" in flat(result.stderr)
+    assert "hunter2" not in result.stderr + result.stdout and "Traceback" not in result.stderr
+
+    result = foundation("--root", str(EXAMPLES_ROOT), "run", "--target", "prdo", cwd=tmp_path)
+    assert result.returncode == 1 and "did you mean `prod`?" in flat(result.stderr)
+
+    result = foundation("--root", str(EXAMPLES_ROOT), "run", "my_api.users", "--destination", "duckdb", cwd=tmp_path)
+    assert result.returncode == 0
+    assert table_counts(tmp_path / "foundation.duckdb", "my_api") == {"users": 250}  # no target, no suffix

@@ -28,11 +28,11 @@ def test_new_source_validates_and_runs(tmp_path):
     run = foundation("--root", "sources", "run", "shop_api", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     # the template's fetch_items: 3 pages of 100 items
-    assert table_counts(tmp_path / "foundation.duckdb", "shop_api") == {"items": 300}
-    assert query(tmp_path / "foundation.duckdb", "SELECT MIN(id), MAX(id), COUNT(DISTINCT id) FROM shop_api.items") == [
+    assert table_counts(tmp_path / "foundation.duckdb", "shop_api_tester") == {"items": 300}
+    assert query(tmp_path / "foundation.duckdb", "SELECT MIN(id), MAX(id), COUNT(DISTINCT id) FROM shop_api_tester.items") == [
         (0, 299, 300)]
-    assert query(tmp_path / "foundation.duckdb", "SELECT name FROM shop_api.items WHERE id = 123") == [("item 123",)]
-    assert table_rows(run.stdout) == [["shop_api", "items", "300", "300"]]
+    assert query(tmp_path / "foundation.duckdb", "SELECT name FROM shop_api_tester.items WHERE id = 123") == [("item 123",)]
+    assert table_rows(run.stdout) == [["shop_api_tester", "items", "300", "300"]]
     assert not list(folder.rglob("__pycache__"))
 
 

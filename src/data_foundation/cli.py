@@ -99,22 +99,27 @@ def list_sources() -> None:
 @app.command()
 def run(
     selectors: Optional[List[str]] = typer.Argument(None, help="`source` or `source.table`; default: all."),
-    destination: str = typer.Option("duckdb", "--destination", "-d", envvar="FOUNDATION_DESTINATION",
-                                    help="dlt destination name (credentials from dlt config/secrets)."),
+    target_name: Optional[str] = typer.Option(None, "--target", "-t", envvar="FOUNDATION_TARGET",
+                                              help="Target from foundation.toml (dev, prod, ...) or a dlt destination "
+                                                   "name; default dev."),
+    destination: Optional[str] = typer.Option(None, "--destination", "-d",
+                                              help="A dlt destination name, without a target's dataset suffix."),
     duckdb_file: Optional[Path] = typer.Option(None, "--duckdb-file", envvar="FOUNDATION_DUCKDB_FILE",
                                                help="DuckDB database file (default ./foundation.duckdb)."),
-    dataset_prefix: str = typer.Option("", "--dataset-prefix", help="Prefix for every dataset name."),
+    dataset_prefix: Optional[str] = typer.Option(None, "--dataset-prefix", help="Prefix for every dataset name."),
     full_refresh: bool = typer.Option(False, "--full-refresh", help="Drop the selected tables and their state first."),
 ) -> None:
     """Load sources with dlt into the target, with live progress and a summary of rows per table."""
-    from data_foundation.destinations import create_target
+    from data_foundation.destinations import create_target, resolve_target
     from data_foundation.progress import RichCollector
     from data_foundation.running import run_source
 
     with _errors():
         project = load_project(_root())
         print_errors(err_console, project.warnings, label="Warning")
-        target = create_target(destination, str(duckdb_file) if duckdb_file else None, dataset_prefix)
+        file = str(duckdb_file) if duckdb_file else None
+        target = (create_target(destination, file, dataset_prefix or "") if destination
+                  else resolve_target(target_name, file, dataset_prefix))
         runs = []
         started = time.monotonic()
         for source, tables in project.select(selectors or []):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from data_foundation.destinations import resolve_target
 from data_foundation.jaffle import JaffleReplica
 
 console = Console()
@@ -43,7 +44,10 @@ def main() -> int:
         replica.clear_requests()
         _foundation("run", "jaffle_shop")
         console.print(_orders_requests(replica))
-    console.print(f"\nLoaded into {database.resolve()}. Try: duckdb {database} \"SELECT COUNT(*) FROM jaffle_shop.orders\"")
+    dataset = resolve_target().dataset_name("jaffle_shop")
+    console.print(f"\nLoaded into dataset `{dataset}` of {database.resolve()} (target `dev`). Query it with\n"
+                  f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{database}').sql("
+                  f"'SELECT COUNT(*) FROM {dataset}.orders'))\"")
     return 0
 
 

@@ -9,21 +9,22 @@ from dagster_dlt import DagsterDltResource
 from data_foundation.dagster.alerts import build_failure_alert_sensor
 from data_foundation.dagster.assets import build_source_assets, build_upstream_specs
 from data_foundation.dagster.checks import build_source_checks
-from data_foundation.destinations import Target, create_target
+from data_foundation.destinations import Target, resolve_target
 from data_foundation.loading import load_project
 
 __all__ = ["build_definitions"]
 
 
 def build_definitions(root: Optional[Path] = None, target: Optional[Target] = None) -> dg.Definitions:
-    """Definitions for every source folder under `root` (default: $FOUNDATION_SOURCES_ROOT or ./dlthub).
+    """Definitions for every source folder under `root` (default: $FOUNDATION_SOURCES_ROOT or ./dlthub), loading
+    into `target` (default: $FOUNDATION_TARGET or `dev`, see foundation.toml).
 
     Example:
         >>> defs = build_definitions(Path("dlthub"), create_target("duckdb", "warehouse.duckdb"))
         >>> dg.materialize(defs.get_asset_graph().assets_defs, resources={"dlt": DagsterDltResource()})
     """
     project = load_project(root)
-    target = target or create_target()
+    target = target or resolve_target()
     assets, checks = [], []
     for source in project.sources.values():
         assets.append(build_source_assets(source, target))
