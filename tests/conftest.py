@@ -10,6 +10,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SOURCES_ROOT = REPO / "dlthub"
 EXAMPLES_ROOT = REPO / "examples"
+FULL_JAFFLE = {"customers": 935, "orders": 61_948, "items": 90_900, "products": 10, "stores": 6, "supplies": 65}
 
 
 @pytest.fixture(autouse=True)
@@ -57,3 +58,13 @@ def table_counts(path: Path, dataset: str) -> Dict[str, int]:
 def query(path: Path, sql: str, params=None):
     with duckdb.connect(str(path), read_only=True) as con:
         return con.sql(sql, params=params).fetchall() if params else con.sql(sql).fetchall()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server on 127.0.0.1 (skipped, saying why, when the server binaries are not installed)."""
+    import pg
+
+    if pg.bin_dir() is None:
+        pytest.skip("PostgreSQL server binaries not found: apt-get install postgresql (.ci/run does)")
+    yield from pg.start_postgres()

@@ -1,0 +1,41 @@
+"""The Jaffle Shop source into a real PostgreSQL server: the same counts and types as DuckDB."""
+
+import datetime as dt
+
+from conftest import FULL_JAFFLE, SOURCES_ROOT
+from data_foundation.destinations import resolve_target
+from data_foundation.loading import load_project
+from data_foundation.reconcile import reconcile
+from data_foundation.running import run_source
+
+
+def test_jaffle_shop_loads_into_postgres_like_duckdb(postgres, jaffle_env, tmp_path, monkeypatch):
+    (tmp_path / "foundation.toml").write_text(
+        "[targets.warehouse]\ndestination = \"postgres\"\ndataset_prefix = \"raw_\"\n"
+        f"credentials = {{ host = \"{postgres.host}\", port = {postgres.port}, username = \"{postgres.username}\", "
+        f"database = \"{postgres.database}\" }}\n")
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS__PASSWORD", postgres.password)  # secrets via dlt only
+    target = resolve_target("warehouse", config_dir=tmp_path)
+    source = load_project(SOURCES_ROOT).sources["jaffle_shop"]
+
+    run = run_source(source, target)
+    assert run.rows_total == FULL_JAFFLE and reconcile(source, run.rows_total).ok
+    jaffle_env.add_day(orders=7)
+    run = run_source(source, target)
+    assert run.rows_loaded["orders"] == 7
+
+    with postgres.connect() as con, con.cursor() as cur:
+        counts = {}
+        for table in FULL_JAFFLE:
+            cur.execute(f"SELECT COUNT(*) FROM raw_jaffle_shop.{table}")
+            counts[table] = cur.fetchone()[0]
+        cur.execute("SELECT order_total, ordered_at FROM raw_jaffle_shop.orders "
+                    "WHERE id = '9bed808a-5074-4dfb-b1eb-388e2e60a6da'")
+        total, ordered_at = cur.fetchone()
+        cur.execute("SELECT data_type FROM information_schema.columns WHERE table_schema = 'raw_jaffle_shop' "
+                    "AND table_name = 'orders' AND column_name IN ('order_total', 'ordered_at') ORDER BY column_name")
+        types = [r[0] for r in cur.fetchall()]
+    assert counts == {**FULL_JAFFLE, "orders": FULL_JAFFLE["orders"] + 7, "items": counts["items"]}
+    assert counts["items"] > FULL_JAFFLE["items"]
+    assert total == 742 and ordered_at == dt.datetime(2016, 9, 1, 15, 1, tzinfo=dt.timezone.utc)
+    assert types == ["bigint", "timestamp with time zone"]
