@@ -77,6 +77,7 @@ def resolve_target(name: Optional[str] = None, duckdb_file: Optional[str] = None
             raise TargetError(f"`{name}` is neither a target ({', '.join(sorted(targets))}) nor a dlt destination. "
                               f"{did_you_mean(name, targets)}".strip())
         spec = TargetSpec(destination=name)
+    duckdb_file = duckdb_file or os.environ.get("FOUNDATION_DUCKDB_FILE")  # flag > env > foundation.toml
     overrides = {k: v for k, v in (("duckdb_file", duckdb_file), ("dataset_prefix", dataset_prefix)) if v is not None}
     return _build(spec.model_copy(update=overrides), name)
 
