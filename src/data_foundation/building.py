@@ -1,15 +1,23 @@
 """Validated spec -> dlt resources and sources. No Dagster here, no YAML either."""
 
 import copy
+import hashlib
 import inspect
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import dlt
+from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.extract import DltResource, DltSource
 
+from data_foundation.errors import FoundationException
 from data_foundation.project import ResourceDef, SourceDef
+from data_foundation.spec import PiiSpec
 
-__all__ = ["build_resource", "build_source", "call_entry"]
+__all__ = ["PII_SALT_ENV", "PII_SALT_KEY", "PiiMasker", "PiiSaltMissing", "build_resource", "build_source",
+           "call_entry", "pii_hash"]
+
+PII_SALT_KEY = "data_foundation.pii_salt"  # dlt secret: env DATA_FOUNDATION__PII_SALT, or secrets.toml
+PII_SALT_ENV = "DATA_FOUNDATION__PII_SALT"
 
 
 def build_source(source: SourceDef, tables: Optional[Iterable[str]] = None,
@@ -48,18 +56,23 @@ def build_resource(resource: ResourceDef, parent: Optional[DltResource] = None,
     kwargs.update(keyword_arguments or {})
     args = list(spec.arguments)
     function = resource.function
+    masker = PiiMasker(resource.name, spec.pii) if spec.pii and (spec.pii.hash or spec.pii.drop) else None
     if parent is not None:
         def _transform(item: Any, incremental: Optional[dlt.sources.incremental[Any]] = None) -> Any:
+            if masker is not None:
+                masker.salt()  # no salt: fail before the entry sees any data
             yield from _iterate(call_entry(function, [item, *args], kwargs, incremental))
         data: Callable = _transform
     else:
         def _extract(incremental: Optional[dlt.sources.incremental[Any]] = None) -> Any:
+            if masker is not None:
+                masker.salt()  # no salt: fail before anything is fetched
             yield from _iterate(call_entry(function, args, kwargs, incremental))
         data = _extract
     data.__name__ = resource.table
     data.__qualname__ = resource.table
     data.__doc__ = resource.description
-    return dlt.resource(
+    built = dlt.resource(
         data,
         name=resource.table,
         write_disposition=spec.dlt_write_disposition(),
@@ -67,13 +80,117 @@ def build_resource(resource: ResourceDef, parent: Optional[DltResource] = None,
         merge_key=spec.merge_key,
         # dlt writes each column's name into its hint dict: give every resource its own copies
         columns=copy.deepcopy(spec.columns) or None,
-        schema_contract=spec.schema_contract,
+        schema_contract=_schema_contract(spec.schema_contract),
         max_table_nesting=spec.max_table_nesting,
         parallelized=spec.parallelized,
         data_from=parent,
         incremental=_incremental(resource),
         section=resource.source,
     )
+    if masker is not None:
+        # a map step runs right after the generator: before dlt's incremental (cursor state, dedup hashes), before
+        # the fork to transformers (`data_from` children get masked pages), before anything is written to disk
+        built.add_map(masker)
+    return built
+
+
+def _schema_contract(contract: Any) -> Any:
+    """A mode given as one string applies to columns and data types; the table itself may still be created (dlt's
+    `tables: freeze` would refuse the very first load). The dict form is passed to dlt as it is."""
+    if isinstance(contract, str) and contract != "evolve":
+        return {"tables": "evolve", "columns": contract, "data_type": contract}
+    return contract
+
+
+class PiiSaltMissing(FoundationException):
+    """A resource hashes columns but no salt is configured."""
+
+
+def pii_hash(salt: str, value: Any) -> Optional[str]:
+    """Hex SHA-256 of the salt followed by the value: UTF-8 of `salt + str(value)` (bytes values appended as they
+    are). None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return hashlib.sha256(salt.encode("utf-8") + bytes(value)).hexdigest()
+    return hashlib.sha256((salt + str(value)).encode("utf-8")).hexdigest()
+
+
+class PiiMasker:
+    """dlt map step: hashes and drops top-level columns of dict rows and of arrow tables/record batches.
+
+    Column names match as written or after dlt's snake_case normalisation (`E-Mail` matches `e_mail`).
+    """
+
+    _naming = NamingConvention()
+
+    def __init__(self, resource: str, pii: PiiSpec):
+        self.resource = resource
+        self.hashed = {self._naming.normalize_identifier(c) for c in pii.hash} | set(pii.hash)
+        self.dropped = {self._naming.normalize_identifier(c) for c in pii.drop} | set(pii.drop)
+        self.hash_names = list(pii.hash)
+        self._actions: Dict[str, Optional[str]] = {}
+        self._salt: Optional[str] = None
+
+    def salt(self) -> str:
+        """The salt from dlt's secrets (read once per run); raises `PiiSaltMissing` naming the setting."""
+        if self._salt is None and self.hash_names:
+            value = dlt.secrets.get(PII_SALT_KEY)
+            if value is None or not str(value):
+                columns = ", ".join(self.hash_names)
+                raise PiiSaltMissing(
+                    f"resource `{self.resource}` hashes PII columns ({columns}) but no salt is configured: set the "
+                    f"environment variable {PII_SALT_ENV} (or `pii_salt` under `[data_foundation]` in "
+                    ".dlt/secrets.toml)")
+            self._salt = str(value)
+        return self._salt or ""
+
+    def action(self, column: str) -> Optional[str]:
+        found = self._actions.get(column, "?")
+        if found == "?":
+            names = {column, self._naming.normalize_identifier(column)}
+            found = "drop" if names & self.dropped else "hash" if names & self.hashed else None
+            self._actions[column] = found
+        return found
+
+    def __call__(self, item: Any) -> Any:
+        if isinstance(item, dict):
+            return self._mask_row(item)
+        if _is_arrow(item) and hasattr(item, "schema") and hasattr(item, "column"):
+            return self._mask_arrow(item)
+        return item
+
+    def _mask_row(self, row: Dict[str, Any]) -> Dict[str, Any]:
+        masked = {}
+        for key, value in row.items():
+            action = self.action(key)
+            if action is None:
+                masked[key] = value
+            elif action == "hash":
+                masked[key] = pii_hash(self.salt(), value)
+        return masked  # a new dict: the entry's rows (possibly shared with a parent's) stay untouched
+
+    def _mask_arrow(self, table: Any) -> Any:
+        import pyarrow as pa
+
+        schema = table.schema
+        actions = [self.action(name) for name in schema.names]
+        if not any(actions):
+            return table
+        arrays: List[Any] = []
+        fields: List[Any] = []
+        for index, action in enumerate(actions):
+            if action == "drop":
+                continue
+            field = schema.field(index)
+            column = table.column(index)
+            if action == "hash":
+                salt = self.salt()
+                column = pa.array([pii_hash(salt, v) for v in column.to_pylist()], type=pa.string())
+                field = pa.field(field.name, pa.string(), nullable=True, metadata=field.metadata)
+            arrays.append(column)
+            fields.append(field)
+        return type(table).from_arrays(arrays, schema=pa.schema(fields, metadata=schema.metadata))
 
 
 def call_entry(function: Callable, args: List[Any], kwargs: Dict[str, Any], incremental: Any = None) -> Any:

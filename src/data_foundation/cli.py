@@ -186,6 +186,23 @@ def dagster_dev(
         raise typer.Exit(subprocess.call(command, env=env))
 
 
+@app.command()
+def doctor(
+    target_name: Optional[str] = typer.Option(None, "--target", "-t", envvar="FOUNDATION_TARGET",
+                                              help="Target to check (as for `run`); default dev."),
+    duckdb_file: Optional[Path] = typer.Option(None, "--duckdb-file", envvar="FOUNDATION_DUCKDB_FILE",
+                                               help="DuckDB database file (as for `run`)."),
+) -> None:
+    """Check Python, packages, sources, config and secrets, the destination and Dagster; exit 1 on any failure."""
+    from data_foundation.doctor import print_checklist, run_checks
+
+    with _errors():
+        checks = run_checks(_root(), target_name, str(duckdb_file) if duckdb_file else None)
+        header = f"foundation doctor: sources root {_root()}, target {target_name or 'dev'}"
+        if not print_checklist(console, checks, header, debug=state.debug, err_console=err_console):
+            raise typer.Exit(1)
+
+
 def main() -> None:
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
     app()

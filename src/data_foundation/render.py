@@ -2,7 +2,7 @@
 
 from typing import Dict, Iterable, List, Optional
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 
@@ -10,7 +10,7 @@ from data_foundation.errors import FoundationError
 from data_foundation.project import Project
 from data_foundation.running import SourceRun
 
-__all__ = ["print_errors", "sources_table", "run_table"]
+__all__ = ["loaded_table", "print_errors", "run_table", "schema_changes_table", "sources_table"]
 
 
 def sources_table(project: Project) -> Table:
@@ -31,7 +31,27 @@ def sources_table(project: Project) -> Table:
     return table
 
 
-def run_table(runs: Iterable[SourceRun]) -> Table:
+def run_table(runs: Iterable[SourceRun]) -> RenderableType:
+    """The run summary: rows per table ("Loaded"), then the schema drift the runs loaded ("Schema changes"), if any."""
+    runs = list(runs)
+    changes = schema_changes_table(runs)
+    return Group(loaded_table(runs), *([changes] if changes is not None else []))
+
+
+def schema_changes_table(runs: Iterable[SourceRun]) -> Optional[Table]:
+    """One row per schema change a run loaded (new column, variant column for a changed type, new child table);
+    None when nothing changed."""
+    table = Table(title="Schema changes", header_style="bold")
+    for column in ("dataset", "table", "change"):
+        table.add_column(column)
+    for run in runs:
+        for name, lines in sorted(run.schema_changes.items()):
+            for line in lines:
+                table.add_row(run.dataset, name, escape(line))
+    return table if table.row_count else None
+
+
+def loaded_table(runs: Iterable[SourceRun]) -> Table:
     table = Table(title="Loaded", header_style="bold")
     for column, justify in (("dataset", "left"), ("table", "left"), ("rows loaded", "right"), ("rows in table", "right")):
         table.add_column(column, justify=justify)

@@ -4,6 +4,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 import dlt
 from dlt.common.runtime.collector import Collector, NullCollector
+from dlt.common.schema.exceptions import DataValidationError
+from dlt.common.schema.utils import is_complete_column
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from data_foundation.building import build_source
@@ -19,7 +22,7 @@ from data_foundation.errors import FoundationException, mask_secrets
 from data_foundation.project import Project, SourceDef
 
 __all__ = ["RunFailed", "SourceRun", "create_pipeline", "finish_pending_load", "run_selection", "run_source",
-           "source_lock"]
+           "schema_changes", "source_lock"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +39,9 @@ class SourceRun:
     rows_total: Dict[str, int] = field(default_factory=dict)  # in the destination after the run
     load_ids: List[str] = field(default_factory=list)
     seconds: float = 0.0
+    # drift this run loaded into existing tables: `+ col (type)`, `col: bigint -> text (variant column col__v_text)`,
+    # `new child table of <parent> (N columns)` (see `schema_changes`)
+    schema_changes: Dict[str, List[str]] = field(default_factory=dict)
 
 
 def create_pipeline(source: SourceDef, target: Target, progress: Optional[Collector] = None) -> dlt.Pipeline:
@@ -67,8 +73,9 @@ def run_source(source: SourceDef, target: Target, tables: Optional[Iterable[str]
         load_ids: List[str] = []
         with _step_errors(source):
             rows_loaded.update(finish_pending_load(pipeline))
-            pipeline.run(build_source(source, tables=tables), loader_file_format=target.loader_file_format,
-                         refresh="drop_resources" if full_refresh else None)
+            with dlt_defaults(), _abort_rejected_load(pipeline):
+                pipeline.run(build_source(source, tables=tables), loader_file_format=target.loader_file_format,
+                             refresh="drop_resources" if full_refresh else None)
         _collect(pipeline, rows_loaded, load_ids)
         return SourceRun(
             source=source.name,
@@ -77,7 +84,30 @@ def run_source(source: SourceDef, target: Target, tables: Optional[Iterable[str]
             rows_total=count_rows(pipeline, sorted(_data_tables(pipeline))),
             load_ids=load_ids,
             seconds=time.monotonic() - started,
+            schema_changes=schema_changes(pipeline),
         )
+
+
+# dlt settings foundation changes where the user has not set them (env vars and .dlt/*.toml still win)
+DLT_DEFAULTS: Dict[str, Any] = {
+    # extract's intermediate files (read once by normalize, then deleted) are gzipped at level 9 by default: ~2 s CPU
+    # of the 150k-row Jaffle Shop load (half of extract) for nothing. Loader files keep dlt's default.
+    "sources.data_writer.disable_compression": True,
+}
+
+
+@contextlib.contextmanager
+def dlt_defaults() -> Iterator[None]:
+    """`DLT_DEFAULTS` in dlt's config for the duration of the block, each unless set (also without its section)."""
+    unset = {key: value for key, value in DLT_DEFAULTS.items()
+             if key not in dlt.config and key.split(".", 1)[-1] not in dlt.config}
+    with contextlib.ExitStack() as stack:
+        if unset:
+            try:
+                stack.enter_context(dlt.config.values(unset))
+            except RuntimeError:  # no writable config provider: dlt's own defaults then
+                logger.debug("dlt defaults not applied", exc_info=True)
+        yield
 
 
 def finish_pending_load(pipeline: dlt.Pipeline) -> Dict[str, int]:
@@ -122,13 +152,49 @@ def source_lock(source: SourceDef, target: Target) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _abort_rejected_load(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """A package that a schema contract rejected fails the same way on every retry and would block all later runs:
+    abort it (dlt restores the local state and schema), so the next run starts afresh from the last good load."""
+    try:
+        yield
+    except PipelineStepFailed as exc:
+        if _caused_by(exc, DataValidationError) and pipeline.has_pending_data:
+            pipeline.abort_packages()
+        raise
+
+
+def _caused_by(error: BaseException, kind: type) -> bool:
+    while error is not None:
+        if isinstance(error, kind):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+@contextlib.contextmanager
 def _step_errors(source: SourceDef) -> Iterator[None]:
     try:
         yield
     except PipelineStepFailed as exc:
         cause = exc.__cause__ or exc.exception
         raise RunFailed(mask_secrets(f"source `{source.name}` failed in step `{exc.step}`: "
-                                     f"{type(cause).__name__}: {_first_lines(cause)}")) from exc
+                                     f"{_describe_cause(exc.step, cause)}")) from exc
+
+
+# DuckDB's own words when another process has the file open for writing (wrapped by dlt in a "check your
+# credentials ... internet connection" DestinationConnectionError that buries the actual reason)
+_DUCKDB_LOCKED = re.compile(r'Could not set lock on file "(?P<file>[^"]+)": Conflicting lock is held in .*?'
+                            r'\(PID (?P<pid>\d+)\)')
+
+
+def _describe_cause(step: str, cause: BaseException) -> str:
+    locked = _DUCKDB_LOCKED.search(str(cause))
+    if locked:
+        kept = " What this run extracted is kept: the next run loads it." if step == "load" else ""
+        return (f"DuckDB file `{locked['file']}` is in use by another process (PID {locked['pid']}); DuckDB allows "
+                "one writer at a time. Wait for it (another run, Dagster, a DuckDB shell) to finish, then run again."
+                + kept)
+    return f"{type(cause).__name__}: {_first_lines(cause)}"
 
 
 def _collect(pipeline: dlt.Pipeline, rows_loaded: Dict[str, int], load_ids: List[str]) -> None:
@@ -165,3 +231,45 @@ def _data_tables(pipeline: dlt.Pipeline) -> List[str]:
 
 def _first_lines(error: Any, limit: int = 6) -> str:
     return "\n".join(str(error).strip().splitlines()[:limit])
+
+
+_VARIANT = re.compile(r"^(?P<base>.+)__v_[a-z0-9_]+$")
+
+
+def schema_changes(pipeline: dlt.Pipeline) -> Dict[str, List[str]]:
+    """Per table, how the pipeline's last run changed the shape of tables that existed before (dlt's applied schema
+    updates): `+ col (type)` for a new column, `col: bigint -> text (variant column col__v_text)` when values no longer
+    fit a column's type and dlt put them into a variant column, `new child table of <parent> (N columns)` for a new
+    nested list. Tables created with their parent (a first load, a full refresh) are not drift: not listed."""
+    trace = pipeline.last_trace
+    load_info = trace.last_load_info if trace else None
+    if load_info is None or not pipeline.default_schema_name:
+        return {}
+    tables = pipeline.default_schema.tables
+    changes: Dict[str, List[str]] = {}
+    for package in load_info.load_packages:
+        updates = {t: {n: c for n, c in (u.get("columns") or {}).items() if not n.startswith("_dlt")}
+                   for t, u in (package.schema_update or {}).items() if not t.startswith("_dlt")}
+        columns = {t: {n: c for n, c in tables.get(t, {}).get("columns", {}).items()
+                       if is_complete_column(c) and not n.startswith("_dlt")} for t in updates}
+        created = {t for t, new in updates.items() if new and set(new) >= set(columns[t])}
+        for table, new in updates.items():
+            if not new:
+                continue
+            if table in created:
+                parent = tables.get(table, {}).get("parent")
+                if parent and parent not in created:
+                    count = len(new)
+                    changes.setdefault(table, []).append(
+                        f"new child table of {parent} ({count} column{'s' if count != 1 else ''})")
+                continue
+            lines = changes.setdefault(table, [])
+            for name, column in new.items():
+                variant = _VARIANT.match(name)
+                base = variant.group("base") if variant else None
+                if base in columns[table] and base not in new:
+                    lines.append(f"{base}: {columns[table][base].get('data_type')} -> {column.get('data_type')} "
+                                 f"(variant column {name})")
+                else:
+                    lines.append(f"+ {name} ({column.get('data_type')})")
+    return changes

@@ -19,6 +19,7 @@ __all__ = [
     "ResourceDagsterMeta",
     "ResourceMeta",
     "PartitionSpec",
+    "PiiSpec",
     "ResourceSpec",
     "RetrySpec",
     "SourceSpec",
@@ -173,6 +174,39 @@ class WriteDispositionSpec(_Model):
         return self.model_dump(exclude_none=True)
 
 
+class PiiSpec(_Model):
+    """Top-level columns to hash (salted SHA-256) or drop before anything is written (building.py)."""
+
+    hash: List[str] = Field(default_factory=list)
+    drop: List[str] = Field(default_factory=list)
+
+    @field_validator("hash", "drop", mode="before")
+    @classmethod
+    def _column_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else [] if value is None else value
+
+    @field_validator("hash", "drop")
+    @classmethod
+    def _column_names(cls, value: List[str]) -> List[str]:
+        for name in value:
+            if not name.strip():
+                raise SpecError("an empty column name", "List column names, e.g. `hash: [email, phone]`.")
+        return value
+
+    @model_validator(mode="after")
+    def _hash_or_drop(self) -> "PiiSpec":
+        both = [c for c in self.hash if c in self.drop]
+        if both:
+            raise SpecError(f"{_columns(both)} both hashed and dropped",
+                            "List each column under either `hash` or `drop`, not both.", key="drop")
+        return self
+
+
+def _columns(names: List[str]) -> str:
+    quoted = ", ".join(f"`{n}`" for n in names)
+    return f"column {quoted} is" if len(names) == 1 else f"columns {quoted} are"
+
+
 WriteDisposition = Union[Literal["append", "replace", "merge", "skip"], WriteDispositionSpec]
 ColumnNames = Union[str, List[str]]
 
@@ -202,6 +236,7 @@ class ResourceSpec(_Model):
     schema_contract: Optional[Union[Literal["evolve", "freeze", "discard_row", "discard_value"], Dict[str, str]]] = None
     max_table_nesting: Optional[int] = Field(default=None, ge=0)
     parallelized: bool = False  # dlt runs the generator in a worker thread: fetching overlaps processing
+    pii: Optional[PiiSpec] = None
     description: Optional[str] = None
     owners: List[str] = Field(default_factory=list)
     tags: Dict[str, str] = Field(default_factory=dict)
@@ -231,6 +266,21 @@ class ResourceSpec(_Model):
     @classmethod
     def _string_set(cls, value: Any) -> Any:
         return _as_string_list(value)
+
+    @model_validator(mode="after")
+    def _pii_keeps_keys(self) -> "ResourceSpec":
+        if self.pii is None:
+            return self
+        keys = [c for keys in (self.primary_key, self.merge_key) for c in ([keys] if isinstance(keys, str) else keys or [])]
+        dropped = [c for c in self.pii.drop if c in keys]
+        if dropped:
+            raise SpecError(f"{_columns(dropped)} a primary/merge key and cannot be dropped",
+                            "Hash a key column instead (the hash is stable, so merge still works).", key="pii")
+        cursor = self.incremental.cursor_path if self.incremental else None
+        if cursor in self.pii.hash or cursor in self.pii.drop:
+            raise SpecError(f"column `{cursor}` is the incremental cursor and cannot be hashed or dropped",
+                            "Use another column as `incremental.cursor_path`, or load this one unchanged.", key="pii")
+        return self
 
     @property
     def disposition(self) -> str:

@@ -1,10 +1,11 @@
-"""One subsettable multi-asset per source: a thin wrapper over `multi_asset` with dagster-dlt's specs and resource."""
+"""One subsettable multi-asset per source: a thin wrapper over `multi_asset` with the translator's specs and
+dagster-dlt's resource."""
 
 import datetime as dt
 from typing import Any, Dict, Iterator, List, Optional
 
 import dagster as dg
-from dagster_dlt import DagsterDltResource, build_dlt_asset_specs
+from dagster_dlt import DagsterDltResource
 
 from data_foundation.building import build_source
 from data_foundation.dagster.translator import FoundationTranslator, upstream_key
@@ -29,9 +30,10 @@ def pool_name(target: Target) -> str:
 
 
 def build_source_assets(source: SourceDef, target: Target) -> dg.AssetsDefinition:
-    """The source's tables as one multi-asset; each run builds a fresh dlt source (dagster issue 34052)."""
+    """The source's tables as one multi-asset. No dlt source or pipeline is built here: the specs come from
+    sources.yaml, and each run builds a fresh dlt source (dagster issue 34052) and its pipeline."""
     translator = FoundationTranslator(source, target.destination_name)
-    specs = build_dlt_asset_specs(build_source(source), create_pipeline(source, target), translator)
+    specs = [translator.resource_spec(resource) for resource in source.resources]
     partition = _partition(source)
     partitions_def = _partitions_def(partition) if partition else None
     retry = source.dagster.retry

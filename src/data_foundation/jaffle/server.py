@@ -19,7 +19,10 @@ Test controls (Python API on :class:`JaffleReplica`, and HTTP under ``/_control/
 ``POST /_control/add_day[?orders=N]``, ``POST /_control/latency?ms=50``,
 ``POST /_control/fault?status=503&count=1&after=0&path_prefix=/api/v1/&retry_after=1&drop=0``,
 ``POST /_control/clear_faults``, ``POST /_control/reset``, ``GET /_control/requests``,
-``GET /_control/state``.
+``GET /_control/state``, and for schema drift
+``POST /_control/field?entity=stores&name=manager&value="Ann"`` (``value`` is JSON: adds or
+overrides a top-level field in every row of the entity served from then on) and
+``POST /_control/clear_fields[?entity=stores]``.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import socket
 import socketserver
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -57,6 +60,8 @@ class _State:
     day_starts: list[int]
     #: rows added by add_day: entity -> key -> row
     extra: dict[str, dict[str, bytes]]
+    #: set_field: entity -> field -> JSON value, applied to every row as it is served
+    fields: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def get(self, entity: str, key: str) -> bytes | None:
         row = self.dataset.get(entity, key)
@@ -64,7 +69,14 @@ class _State:
             extra = self.extra.get(entity)
             if extra:
                 row = extra.get(key)
-        return row
+        return row if row is None else self.serve(entity, [row])[0]
+
+    def serve(self, entity: str, rows: list[bytes]) -> list[bytes]:
+        """``rows`` as served: with the fields set by ``set_field`` (the stored bytes stay untouched)."""
+        fields = self.fields.get(entity)
+        if not fields:
+            return rows
+        return [_json({**json.loads(row), **fields}) for row in rows]
 
     def counts(self) -> dict[str, int]:
         return {name: len(self.rows[name]) for name in ENTITIES}
@@ -194,8 +206,33 @@ class JaffleReplica:
                 st.order_days + [day],
                 st.day_starts + [len(rows["orders"])],
                 extra,
+                st.fields,
             )
             return {"date": day, "orders": len(new_orders), "items": len(new_items)}
+
+    def set_field(self, entity: str, name: str, value: Any) -> dict[str, Any]:
+        """Schema drift: from now on every row of ``entity`` is served with field ``name`` set to
+        ``value`` (added at the end when new, replaced in place when the row has it; any JSON
+        value).  Applies to the list endpoint and single objects, days added later included; an
+        order's embedded ``items`` are not touched.  Returns the entity's fields set so far."""
+        if entity not in ENTITIES:
+            raise ValueError(f"unknown entity {entity!r}; one of {', '.join(ENTITIES)}")
+        if not isinstance(name, str) or not name:
+            raise ValueError("name must be a non-empty string")
+        _json(value)  # must be JSON-serialisable
+        with self._lock:
+            st = self.state
+            fields = {k: dict(v) for k, v in st.fields.items()}
+            fields.setdefault(entity, {})[name] = value
+            self._state = replace(st, fields=fields)
+            return dict(fields[entity])
+
+    def clear_fields(self, entity: str | None = None) -> None:
+        """Undo ``set_field`` for ``entity`` (all entities when None)."""
+        with self._lock:
+            st = self.state
+            fields = {k: v for k, v in st.fields.items() if entity is not None and k != entity}
+            self._state = replace(st, fields=fields)
 
     # -- faults / latency / request log ------------------------------------------------------
     def inject_fault(
@@ -524,7 +561,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _control(self, method: str, path: str, query: dict[str, str]) -> None:
         replica = self.server.replica
         name = path[len("/_control/") :].strip("/")
-        posts = {"add_day", "latency", "fault", "clear_faults", "reset"}
+        posts = {"add_day", "latency", "fault", "clear_faults", "reset", "field", "clear_fields"}
         gets = {"requests", "state", "faults"}
         if name not in posts | gets:
             self._send_json(404, {"detail": "Not Found"})
@@ -550,6 +587,13 @@ class _Handler(BaseHTTPRequestHandler):
                 drop=query.get("drop", "0").strip().lower() in ("1", "true", "yes", "on"),
             )
             self._send_json(200, {"queued": fault.as_dict(), "faults": len(replica.faults)})
+        elif name == "field":
+            entity = query["entity"]
+            fields = replica.set_field(entity, query["name"], json.loads(query["value"]))
+            self._send_json(200, {"entity": entity, "fields": fields})
+        elif name == "clear_fields":
+            replica.clear_fields(query.get("entity") or None)
+            self._send_json(200, {"fields": replica.state.fields})
         elif name == "clear_faults":
             replica.clear_faults()
             self._send_json(200, {"faults": 0})
@@ -571,6 +615,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "last_day": replica.state.order_days[-1],
                     "faults": [f.as_dict() for f in replica.faults],
                     "requests": len(replica.requests),
+                    "fields": replica.state.fields,
                 },
             )
 
@@ -651,4 +696,4 @@ def _api(
     b = min(a + page_size, hi)
     if a >= b:
         return 200, b"[]", headers
-    return 200, b"[" + b",".join(rows[a:b]) + b"]", headers
+    return 200, b"[" + b",".join(st.serve(entity, rows[a:b])) + b"]", headers

@@ -1,0 +1,139 @@
+"""`foundation doctor` as users run it: a real subprocess per case, with the test's isolated environment."""
+
+import re
+import shutil
+from pathlib import Path
+from typing import Dict, Tuple
+
+from conftest import EXAMPLES_ROOT, SOURCES_ROOT
+from test_cli import flat, foundation
+
+INVALID_CASE = Path(__file__).parent / "cases" / "invalid" / "write_disposition_invalid"
+CORE = ["Python", "dlt", "dagster", "dagster-dlt", "duckdb", "pyarrow"]
+SNOWFLAKE_ENV = "DESTINATION__SNOWFLAKE__CREDENTIALS__"
+
+
+def checklist(output: str) -> Dict[str, Tuple[str, str]]:
+    """`✓ name: detail` lines -> {name: (mark, detail)}."""
+    found = {}
+    for line in output.splitlines():
+        match = re.match(r"^([✓✗–·]) ([^:]+): (.*)$", line)
+        if match:
+            found[match.group(2)] = (match.group(1), match.group(3))
+    return found
+
+
+def test_dev_target_is_all_green_on_a_fresh_checkout(tmp_path):
+    result = foundation("--root", str(SOURCES_ROOT), "doctor", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = checklist(result.stdout)
+    for name in [*CORE, "target", "sources root", "config jaffle_shop", "destination credentials",
+                 "destination reachable", "Dagster definitions"]:
+        assert lines[name][0] == "✓", (name, result.stdout)
+    assert lines["target"][1].startswith("`dev` → duckdb") and "datasets `<source>_tester`" in lines["target"][1]
+    assert "1 source(s), 6 resource(s) valid" in lines["sources root"][1]
+    assert "will be created on the first load" in lines["destination reachable"][1]
+    assert lines["Dagster definitions"][1].startswith("6 asset(s)")
+    assert lines["failure alerts"][0] == "·"  # informational: not a failure on a laptop
+    text = flat(result.stdout)
+    assert ("sources.jaffle_shop.base_url: not set, the source's default applies "
+            "(env SOURCES__JAFFLE_SHOP__BASE_URL to override)") in text
+    assert "All 12 checks passed." in text
+    assert not (tmp_path / "foundation.duckdb").exists()  # the doctor changes nothing
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_prod_without_snowflake_credentials_names_the_env_vars(tmp_path):
+    result = foundation("--root", str(EXAMPLES_ROOT), "doctor", "--target", "prod", cwd=tmp_path)
+    assert result.returncode == 1
+    lines = checklist(result.stdout)
+    assert lines["destination credentials"] == ("✗", "snowflake: missing host")
+    assert lines["destination reachable"][0] == "–"
+    assert lines["Dagster definitions"][0] == "✓"
+    for field in ("HOST", "USERNAME", "PASSWORD", "PRIVATE_KEY", "PRIVATE_KEY_PASSPHRASE", "WAREHOUSE", "ROLE"):
+        assert f"{SNOWFLAKE_ENV}{field}" in result.stdout, field
+    assert "[destination.snowflake.credentials] in .dlt/secrets.toml" in result.stdout
+    assert "1 of 11 checks failed." in flat(result.stdout)
+
+
+def test_prod_with_partial_credentials_never_prints_the_secret(tmp_path):
+    secret = "sf-Secret-Passw0rd-42"
+    result = foundation("--root", str(EXAMPLES_ROOT), "--debug", "doctor", "--target", "prod", cwd=tmp_path,
+                        **{f"{SNOWFLAKE_ENV}HOST": "acme-xy12345", f"{SNOWFLAKE_ENV}PASSWORD": secret})
+    assert result.returncode == 1
+    mark, detail = checklist(result.stdout)["destination credentials"]
+    assert mark == "✗" and "requires `username` and `password`" in detail
+    assert f"set {SNOWFLAKE_ENV}USERNAME" in result.stdout
+    assert "Traceback" in result.stderr  # --debug shows the traceback of the failed check
+    assert secret not in result.stdout + result.stderr
+
+
+def test_postgres_target_with_a_wrong_password_is_unreachable(postgres, tmp_path):
+    (tmp_path / "foundation.toml").write_text(
+        "[targets.warehouse]\ndestination = \"postgres\"\n"
+        f"credentials = {{ host = \"{postgres.host}\", port = {postgres.port}, username = \"{postgres.username}\", "
+        f"database = \"{postgres.database}\" }}\n")
+    wrong = "not-the-pg-password-7731"
+    result = foundation("--root", str(EXAMPLES_ROOT), "--debug", "doctor", "--target", "warehouse", cwd=tmp_path,
+                        DESTINATION__POSTGRES__CREDENTIALS__PASSWORD=wrong)
+    assert result.returncode == 1
+    lines = checklist(result.stdout)
+    assert lines["destination credentials"][0] == "✓"  # resolved: only the server can tell the password is wrong
+    mark, detail = lines["destination reachable"]
+    assert mark == "✗" and "password authentication failed" in detail
+    assert "DESTINATION__POSTGRES__CREDENTIALS__*" in result.stdout
+    assert wrong not in result.stdout + result.stderr
+
+    result = foundation("--root", str(EXAMPLES_ROOT), "doctor", "--target", "warehouse", cwd=tmp_path,
+                        DESTINATION__POSTGRES__CREDENTIALS__PASSWORD=postgres.password)
+    assert result.returncode == 0, result.stdout
+    assert checklist(result.stdout)["destination reachable"][0] == "✓"
+    assert "connected, `SELECT 1`" in result.stdout
+    assert postgres.password not in result.stdout + result.stderr
+
+
+def test_broken_sources_root_fails_validation(tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree(INVALID_CASE / "root", root)
+    result = foundation("--root", str(root), "doctor", cwd=tmp_path)
+    assert result.returncode == 1
+    lines = checklist(result.stdout)
+    assert lines["sources root"] == ("✗", f"{root}: 1 problem(s)")
+    assert "`merg` is not valid" in result.stdout and "run `foundation validate`" in result.stdout
+    assert lines["Dagster definitions"] == ("–", "skipped: fix the sources root first")
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_required_config_declared_in_data_py(tmp_path):
+    folder = tmp_path / "root" / "needs_key"
+    folder.mkdir(parents=True)
+    (folder / "__init__.py").write_text("")
+    (folder / "data.py").write_text(
+        "import dlt\n\nREQUIRED_CONFIG = [\"sources.needs_key.api_key\"]\n\n\n"
+        "def fetch_things():\n    \"\"\"Things.\"\"\"\n"
+        "    yield [{\"id\": 1, \"key_length\": len(dlt.secrets[\"sources.needs_key.api_key\"])}]\n")
+    (folder / "sources.yaml").write_text("resources:\n    needs_key.things:\n        entry: data.fetch_things\n")
+
+    result = foundation("--root", str(tmp_path / "root"), "doctor", cwd=tmp_path)
+    assert result.returncode == 1
+    assert checklist(result.stdout)["config needs_key"] == ("✗", "1 required setting(s) missing")
+    assert "set SOURCES__NEEDS_KEY__API_KEY, or `api_key = ...` under [sources.needs_key]" in result.stdout
+
+    secret = "sk-live-0123456789abcdef"
+    result = foundation("--root", str(tmp_path / "root"), "doctor", cwd=tmp_path, SOURCES__NEEDS_KEY__API_KEY=secret)
+    assert result.returncode == 0, result.stdout
+    assert "sources.needs_key.api_key: set (env SOURCES__NEEDS_KEY__API_KEY)" in result.stdout
+    assert secret not in result.stdout + result.stderr
+
+
+def test_package_outside_the_projects_range_is_a_failure(monkeypatch):
+    import importlib.metadata
+
+    from data_foundation import doctor
+
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "1.0.0" if name == "dlt" else real(name))
+    checks = {c.name: c for c in doctor._package_checks()}
+    assert checks["dlt"].failed and "1.0.0 installed, data-foundation needs" in checks["dlt"].detail
+    assert checks["dlt"].fixes[0].startswith("pip install 'dlt<1.32,>=1.31'")
+    assert not checks["duckdb"].failed
