@@ -21,8 +21,8 @@ from data_foundation.destinations import Target
 from data_foundation.errors import FoundationException, mask_secrets
 from data_foundation.project import Project, SourceDef
 
-__all__ = ["RunFailed", "SourceRun", "create_pipeline", "finish_pending_load", "run_selection", "run_source",
-           "schema_changes", "source_lock"]
+__all__ = ["RunFailed", "SourceRun", "create_pipeline", "finish_pending_load", "load_session", "run_selection",
+           "run_source", "schema_changes", "source_lock"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +69,10 @@ def run_source(source: SourceDef, target: Target, tables: Optional[Iterable[str]
     started = time.monotonic()
     with source_lock(source, target):
         pipeline = create_pipeline(source, target, progress)
-        rows_loaded: Dict[str, int] = {}
         load_ids: List[str] = []
-        with _step_errors(source):
-            rows_loaded.update(finish_pending_load(pipeline))
-            with dlt_defaults(), _abort_rejected_load(pipeline):
-                pipeline.run(build_source(source, tables=tables), loader_file_format=target.loader_file_format,
-                             refresh="drop_resources" if full_refresh else None)
+        with _step_errors(source), load_session(pipeline) as rows_loaded:
+            pipeline.run(build_source(source, tables=tables), loader_file_format=target.loader_file_format,
+                         refresh="drop_resources" if full_refresh else None)
         _collect(pipeline, rows_loaded, load_ids)
         return SourceRun(
             source=source.name,
@@ -108,6 +105,15 @@ def dlt_defaults() -> Iterator[None]:
             except RuntimeError:  # no writable config provider: dlt's own defaults then
                 logger.debug("dlt defaults not applied", exc_info=True)
         yield
+
+
+@contextlib.contextmanager
+def load_session(pipeline: dlt.Pipeline) -> Iterator[Dict[str, int]]:
+    """What surrounds every load, from the CLI or Dagster: complete a load an earlier run left unfinished (its rows
+    per table are yielded), apply foundation's dlt defaults, and abort a load the schema contract rejected."""
+    resumed = finish_pending_load(pipeline)
+    with dlt_defaults(), _abort_rejected_load(pipeline):
+        yield resumed
 
 
 def finish_pending_load(pipeline: dlt.Pipeline) -> Dict[str, int]:

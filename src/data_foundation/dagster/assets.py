@@ -11,7 +11,7 @@ from data_foundation.building import build_source
 from data_foundation.dagster.translator import FoundationTranslator, upstream_key
 from data_foundation.destinations import Target
 from data_foundation.project import ResourceDef, SourceDef
-from data_foundation.running import create_pipeline
+from data_foundation.running import create_pipeline, load_session, source_lock
 from data_foundation.spec import PartitionSpec
 
 __all__ = ["LoadConfig", "build_source_assets", "build_upstream_specs", "pool_name"]
@@ -53,16 +53,19 @@ def build_source_assets(source: SourceDef, target: Target) -> dg.AssetsDefinitio
             window = _window_arguments(partition, context.partition_time_window)
             for resource in source.resources:
                 overrides[resource.table] = {**window, **overrides.get(resource.table, {})}
-        events = dlt.run(
-            context=context,
-            dlt_source=build_source(source, keyword_overrides=overrides),
-            dlt_pipeline=create_pipeline(source, target),
-            dagster_dlt_translator=translator,
-            loader_file_format=target.loader_file_format,
-            refresh="drop_resources" if config.full_refresh else None,
-        )
-        for event in events:
-            yield _with_zero_rows(event)
+        pipeline = create_pipeline(source, target)
+        # the same guard rails as `foundation run`: one run per source, an interrupted load completed first
+        with source_lock(source, target), load_session(pipeline):
+            events = dlt.run(
+                context=context,
+                dlt_source=build_source(source, keyword_overrides=overrides),
+                dlt_pipeline=pipeline,
+                dagster_dlt_translator=translator,
+                loader_file_format=target.loader_file_format,
+                refresh="drop_resources" if config.full_refresh else None,
+            )
+            for event in events:
+                yield _with_zero_rows(event)
 
     return _assets
 
