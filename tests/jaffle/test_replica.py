@@ -84,10 +84,9 @@ def all_orders(api):
 # ---------------------------------------------------------------------------------------------
 # dataset / counts / shapes
 # ---------------------------------------------------------------------------------------------
-def test_dataset_loads_fast_and_counts():
-    ds = load_dataset(1)
+def test_dataset_counts():
+    ds = load_dataset(1)  # its load time (~1.3 s here) is a benchmark figure, not asserted
     assert ds.counts() == EXPECTED_COUNTS
-    assert ds.load_seconds < 5  # ~1.3 s on a slow 2-core box; the target is < 2 s
     assert (ds.order_days[0], ds.order_days[-1]) == ("2016-09-01", "2017-08-31")
     assert len(ds.order_days) == 365
     assert load_dataset(1) is ds  # cached per process
