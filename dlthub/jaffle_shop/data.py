@@ -12,6 +12,7 @@ Configuration (dlt providers: env vars, `.dlt/config.toml`):
 from typing import Any, Dict, Iterator, List, Optional
 
 import dlt
+from dlt.common.jsonpath import compile_path
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.paginators import HeaderLinkPaginator
@@ -19,6 +20,10 @@ from dlt.sources.helpers.rest_client.paginators import HeaderLinkPaginator
 PRODUCTION_URL = "https://jaffle-shop.dlthub.com/api/v1"
 _DEFAULTS = {"base_url": PRODUCTION_URL, "page_size": 1000, "request_timeout": 30.0, "max_attempts": 6,
              "backoff_factor": 1.0}
+
+# Every endpoint answers a bare JSON list. Compiled once: without a selector dlt detects it on each endpoint's first
+# page (decoding that page twice) and parses `$` again for every page (~1.6 ms CPU a page).
+_WHOLE_RESPONSE = compile_path("$")
 
 
 def _setting(name: str) -> Any:
@@ -35,7 +40,8 @@ def _client() -> RESTClient:
         raise_for_status=False,  # RESTClient raises itself, after the retries
         respect_retry_after_header=True,
     ).session
-    return RESTClient(base_url=_setting("base_url"), paginator=HeaderLinkPaginator(), session=session)
+    return RESTClient(base_url=_setting("base_url"), paginator=HeaderLinkPaginator(), session=session,
+                      data_selector=_WHOLE_RESPONSE)
 
 
 def _pages(endpoint: str, params: Optional[Dict[str, Any]] = None) -> Iterator[List[Dict[str, Any]]]:

@@ -6,6 +6,7 @@ import inspect
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import dlt
+import pyarrow as pa
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.extract import DltResource, DltSource
 
@@ -57,17 +58,25 @@ def build_resource(resource: ResourceDef, parent: Optional[DltResource] = None,
     args = list(spec.arguments)
     function = resource.function
     masker = PiiMasker(resource.name, spec.pii) if spec.pii and (spec.pii.hash or spec.pii.drop) else None
-    if parent is not None:
-        def _transform(item: Any, incremental: Optional[dlt.sources.incremental[Any]] = None) -> Any:
+    pages = _as_arrow if spec.arrow else _iterate
+    if parent is not None and spec.incremental is None:
+        # no `incremental` parameter here: dlt would resolve its config again for every page the parent yields
+        def _transform(item: Any) -> Any:
             if masker is not None:
                 masker.salt()  # no salt: fail before the entry sees any data
-            yield from _iterate(call_entry(function, [item, *args], kwargs, incremental))
+            yield from pages(call_entry(function, [item, *args], kwargs))
         data: Callable = _transform
+    elif parent is not None:
+        def _transform_incremental(item: Any, incremental: Optional[dlt.sources.incremental[Any]] = None) -> Any:
+            if masker is not None:
+                masker.salt()
+            yield from pages(call_entry(function, [item, *args], kwargs, incremental))
+        data = _transform_incremental
     else:
         def _extract(incremental: Optional[dlt.sources.incremental[Any]] = None) -> Any:
             if masker is not None:
                 masker.salt()  # no salt: fail before anything is fetched
-            yield from _iterate(call_entry(function, args, kwargs, incremental))
+            yield from pages(call_entry(function, args, kwargs, incremental))
         data = _extract
     data.__name__ = resource.table
     data.__qualname__ = resource.table
@@ -171,8 +180,6 @@ class PiiMasker:
         return masked  # a new dict: the entry's rows (possibly shared with a parent's) stay untouched
 
     def _mask_arrow(self, table: Any) -> Any:
-        import pyarrow as pa
-
         schema = table.schema
         actions = [self.action(name) for name in schema.names]
         if not any(actions):
@@ -227,6 +234,18 @@ def _iterate(result: Any) -> Iterable[Any]:
     if isinstance(result, (dict, list)) or not _is_iterable(result) or _is_arrow(result):
         return [result]
     return result
+
+
+def _as_arrow(result: Any) -> Iterable[Any]:
+    """`arrow: true`: each page of flat dicts becomes a pyarrow table, so dlt writes parquet straight from it
+    instead of normalizing row by row (~10x faster). Other items pass through."""
+    for page in _iterate(result):
+        if isinstance(page, list) and page and all(isinstance(row, dict) for row in page):
+            yield pa.Table.from_pylist(page)
+        elif isinstance(page, dict):
+            yield pa.Table.from_pylist([page])
+        else:
+            yield page
 
 
 def _is_iterable(value: Any) -> bool:

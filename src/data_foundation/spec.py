@@ -236,6 +236,7 @@ class ResourceSpec(_Model):
     schema_contract: Optional[Union[Literal["evolve", "freeze", "discard_row", "discard_value"], Dict[str, str]]] = None
     max_table_nesting: Optional[int] = Field(default=None, ge=0)
     parallelized: bool = False  # dlt runs the generator in a worker thread: fetching overlaps processing
+    arrow: bool = False  # pages of flat dicts become pyarrow tables: dlt's fast path (see README)
     pii: Optional[PiiSpec] = None
     description: Optional[str] = None
     owners: List[str] = Field(default_factory=list)
