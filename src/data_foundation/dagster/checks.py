@@ -1,7 +1,7 @@
 """Asset checks on loaded tables: primary keys, reconciliation with the source, schema drift."""
 
 import json
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import dagster as dg
 import dlt
@@ -11,30 +11,42 @@ from data_foundation.destinations import Target
 from data_foundation.project import ResourceDef, SourceDef
 from data_foundation.running import create_pipeline
 
-__all__ = ["build_source_checks", "CHECK_PRIMARY_KEY", "CHECK_RECONCILE", "CHECK_SCHEMA"]
+__all__ = ["build_checks", "CHECK_PRIMARY_KEY", "CHECK_RECONCILE", "CHECK_SCHEMA"]
 
 CHECK_PRIMARY_KEY = "primary_key_unique_not_null"
 CHECK_RECONCILE = "row_count_matches_source"
 CHECK_SCHEMA = "schema_unchanged"
 
 
-def build_source_checks(source: SourceDef, target: Target) -> Optional[dg.AssetChecksDefinition]:
-    specs = _check_specs(source)
+def build_checks(sources: Sequence[SourceDef], target: Target) -> Optional[dg.AssetChecksDefinition]:
+    """All sources' checks as one subsettable op (one op per source costs ~3 ms each to define: 1.5 s at 500
+    sources); a run evaluates only the checks of what it selected, grouped by source."""
+    specs = [spec for source in sources for spec in _check_specs(source)]
     if not specs:
         return None
-    by_key = {asset_key(r): r for r in source.resources}
+    owners = {asset_key(r): (source, r) for source in sources for r in source.resources}
 
-    @dg.multi_asset_check(name=f"{source.name}_checks", specs=specs, can_subset=True)
+    @dg.multi_asset_check(name="foundation_checks", specs=specs, can_subset=True)
     def _checks(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
-        pipeline = create_pipeline(source, target)
-        expected = source.reconcile() if source.reconcile and _selected(context, CHECK_RECONCILE) else {}
-        with pipeline.sql_client() as client:
-            previous, current = _last_two_schemas(client, pipeline.default_schema_name or source.name)
-            for check_key in context.selected_asset_check_keys:
-                resource = by_key[check_key.asset_key]
-                yield _evaluate(check_key.name, resource, client, expected, previous, current)
+        selected: Dict[str, List[dg.AssetCheckKey]] = {}
+        for check_key in context.selected_asset_check_keys:
+            selected.setdefault(owners[check_key.asset_key][0].name, []).append(check_key)
+        for source in sources:
+            if source.name in selected:
+                yield from _evaluate_source(source, target, selected[source.name], owners)
 
     return _checks
+
+
+def _evaluate_source(source: SourceDef, target: Target, check_keys: List[dg.AssetCheckKey],
+                     owners: Dict[dg.AssetKey, Any]) -> Iterator[dg.AssetCheckResult]:
+    pipeline = create_pipeline(source, target)
+    wants_reconcile = any(k.name == CHECK_RECONCILE for k in check_keys)
+    expected = source.reconcile() if source.reconcile and wants_reconcile else {}
+    with pipeline.sql_client() as client:
+        previous, current = _last_two_schemas(client, pipeline.default_schema_name or source.name)
+        for check_key in check_keys:
+            yield _evaluate(check_key.name, owners[check_key.asset_key][1], client, expected, previous, current)
 
 
 def _check_specs(source: SourceDef) -> List[dg.AssetCheckSpec]:
@@ -113,5 +125,3 @@ def _primary_key(resource: ResourceDef) -> List[str]:
     return [keys] if isinstance(keys, str) else list(keys or [])
 
 
-def _selected(context: dg.AssetCheckExecutionContext, name: str) -> bool:
-    return any(k.name == name for k in context.selected_asset_check_keys)

@@ -8,7 +8,7 @@ from dagster_dlt import DagsterDltResource
 
 from data_foundation.dagster.alerts import build_failure_alert_sensor
 from data_foundation.dagster.assets import build_source_assets, build_upstream_specs
-from data_foundation.dagster.checks import build_source_checks
+from data_foundation.dagster.checks import build_checks
 from data_foundation.destinations import Target, resolve_target
 from data_foundation.loading import load_project
 
@@ -25,16 +25,15 @@ def build_definitions(root: Optional[Path] = None, target: Optional[Target] = No
     """
     project = load_project(root)
     target = target or resolve_target()
-    assets, checks = [], []
-    for source in project.sources.values():
+    sources = list(project.sources.values())
+    assets = []
+    for source in sources:
         assets.append(build_source_assets(source, target))
         assets.extend(build_upstream_specs(source))
-        source_checks = build_source_checks(source, target)
-        if source_checks is not None:
-            checks.append(source_checks)
+    checks = build_checks(sources, target)
     return dg.Definitions(
         assets=assets,
-        asset_checks=checks,
+        asset_checks=[checks] if checks is not None else [],
         resources={"dlt": DagsterDltResource()},
         sensors=[
             dg.AutomationConditionSensorDefinition("foundation_automation", target=dg.AssetSelection.all(),
