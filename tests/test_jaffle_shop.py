@@ -96,3 +96,16 @@ def test_retries_exhausted_fail_with_url_and_status(jaffle, jaffle_env, duckdb_f
         run_source(jaffle, create_target("duckdb", str(duckdb_file)), tables=["stores"])
     message = str(failure.value)
     assert "jaffle_shop" in message and "503" in message and "/api/v1/stores" in message
+
+
+def test_request_timeouts_are_retried(jaffle, jaffle_env, duckdb_file, monkeypatch):
+    import threading
+
+    monkeypatch.setenv("SOURCES__JAFFLE_SHOP__REQUEST_TIMEOUT", "0.3")
+    monkeypatch.setenv("SOURCES__JAFFLE_SHOP__BACKOFF_FACTOR", "0.5")
+    monkeypatch.setenv("SOURCES__JAFFLE_SHOP__MAX_ATTEMPTS", "8")
+    jaffle_env.latency_ms = 1500  # every request outlives the client's timeout ...
+    threading.Timer(1.5, lambda: setattr(jaffle_env, "latency_ms", 0)).start()  # ... until the API recovers
+    run_source(jaffle, create_target("duckdb", str(duckdb_file)), tables=["stores"])
+    assert table_counts(duckdb_file, "jaffle_shop") == {"stores": 6}
+    assert jaffle_env.count_requests("/api/v1/stores") >= 2  # the first attempt timed out and was retried
