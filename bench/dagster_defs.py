@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from _common import memory_gb
+
 VARIANTS = ("ours", "bare")
 PHASES = ("build", "load", "snap")
 RATIO_FLOOR = 1.3
@@ -301,7 +303,7 @@ def _report(rows: List[Dict], args: argparse.Namespace) -> bool:
     import dlt
 
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs "
-          f"(nproc {len(os.sched_getaffinity(0))}), {_memory_gb():.1f} GB RAM, Python {platform.python_version()}, "
+          f"(nproc {len(os.sched_getaffinity(0))}), {memory_gb():.1f} GB RAM, Python {platform.python_version()}, "
           f"dagster {dagster.__version__}, dagster-dlt {dagster_dlt.__version__}, dlt {dlt.__version__}")
     print(f"load average (1/5/15 min) {_load(args.load_before)} before, {_load(os.getloadavg())} after")
     print(f"median of {args.repeat} run(s) per variant, each in a fresh subprocess"
@@ -342,16 +344,6 @@ def _report(rows: List[Dict], args: argparse.Namespace) -> bool:
 
 def _load(values) -> str:
     return "/".join(f"{v:.2f}" for v in values)
-
-
-def _memory_gb() -> float:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) / 1024 / 1024
-    except (OSError, ValueError):
-        pass
-    return 0.0
 
 
 def _parse(argv: Optional[List[str]]) -> argparse.Namespace:

@@ -50,6 +50,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import urljoin
 
+from _common import dlt_steps, memory_gb
+
 REPO = Path(__file__).resolve().parents[1]
 ROOT = REPO / "dlthub"
 SOURCE = "jaffle_shop"
@@ -341,7 +343,7 @@ def _foundation_run(base_url: str, page_size: int, folder: Path, args: argparse.
         # the default target may add a personal suffix to the dataset: take the name the CLI reports
         dataset = re.search(r"dataset `([^`]+)`", stderr.read_text(errors="replace"))
         run.rows = _count(folder / "jaffle.duckdb", dataset.group(1) if dataset else SOURCE)
-        run.steps = _steps(folder / "pipelines")
+        run.steps = dlt_steps(PIPELINE, folder / "pipelines")
     return run
 
 
@@ -371,20 +373,6 @@ def _count(duckdb_file: Path, dataset: str) -> Dict[str, int]:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_name NOT LIKE '\\_dlt%' "
             "ESCAPE '\\'", [dataset]).fetchall()]
         return {t: int(con.execute(f'SELECT COUNT(*) FROM "{dataset}"."{t}"').fetchone()[0]) for t in tables}
-
-
-def _steps(pipelines_dir: Path) -> Dict[str, float]:
-    """Seconds per dlt step from the trace the child left in its pipelines dir."""
-    import dlt
-
-    try:
-        trace = dlt.attach(pipeline_name=PIPELINE, pipelines_dir=str(pipelines_dir)).last_trace
-    except Exception:  # noqa: BLE001 - the breakdown is informative only
-        return {}
-    if trace is None:
-        return {}
-    return {s.step: (s.finished_at - s.started_at).total_seconds() for s in trace.steps
-            if s.step in ("extract", "normalize", "load")}
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -426,7 +414,7 @@ def _report(settings: List[Setting], args: argparse.Namespace) -> bool:
     import duckdb
 
     print(f"\nmachine: {platform.machine()} {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), "
-          f"{_memory_gb():.1f} GB RAM, Python {platform.python_version()}, dlt {dlt.__version__}, "
+          f"{memory_gb():.1f} GB RAM, Python {platform.python_version()}, dlt {dlt.__version__}, "
           f"duckdb {duckdb.__version__}")
     print(f"replica: `foundation jaffle-api` subprocess, one per setting; production-like latency {PROD_LATENCY_MS} ms "
           f"= {REAL_SERVICE_SECONDS:.0f} s / ceil({REAL_ORDERS:,} orders / page_size {API_DEFAULT_PAGE_SIZE})")
@@ -472,16 +460,6 @@ def _report(settings: List[Setting], args: argparse.Namespace) -> bool:
 
 def _as_dict(s: Setting) -> Dict[str, object]:
     return asdict(s) | {"download_median": s.download, "ratio": s.ratio, "passed": s.passed}
-
-
-def _memory_gb() -> float:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) / 1024 / 1024
-    except (OSError, ValueError):
-        pass
-    return 0.0
 
 
 if __name__ == "__main__":

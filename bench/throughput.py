@@ -43,6 +43,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from _common import dlt_steps, memory_gb
+
 SOURCE = "bench"
 TABLE = "events"
 VARIANTS = ("foundation", "defaults", "parquet")
@@ -261,7 +263,7 @@ def _run_variant(variant: str, rows: int, root: Path, folder: Path, args: argpar
     else:
         result.run_seconds = _run_seconds(variant, output)
         result.loaded, result.columns = _count(duckdb_file)
-        result.steps = _steps("foundation_bench" if variant == "foundation" else "hand_written", pipelines_dir)
+        result.steps = dlt_steps("foundation_bench" if variant == "foundation" else "hand_written", pipelines_dir)
         if result.loaded != rows:
             result.error = f"DuckDB holds {result.loaded} rows in table `{TABLE}`, expected {rows}"
     return result
@@ -354,20 +356,6 @@ def _count(duckdb_file: Path):
     return int(count), columns
 
 
-def _steps(pipeline_name: str, pipelines_dir: Path) -> Dict[str, float]:
-    """Seconds per dlt step from the trace the child left in its pipelines dir."""
-    import dlt
-
-    try:
-        trace = dlt.attach(pipeline_name=pipeline_name, pipelines_dir=str(pipelines_dir)).last_trace
-    except Exception:  # the breakdown is informative only
-        return {}
-    if trace is None:
-        return {}
-    return {s.step: (s.finished_at - s.started_at).total_seconds() for s in trace.steps
-            if s.step in ("extract", "normalize", "load")}
-
-
 def _one_line(r: Result) -> str:
     if r.error:
         return f"FAILED after {r.seconds:.1f} s, peak RSS {r.peak_rss_mb:,.0f} MB: {r.error}"
@@ -394,7 +382,7 @@ def _report(results: List[Result], args: argparse.Namespace) -> bool:
     import duckdb
 
     by = {r.variant: r for r in results}
-    print(f"\nmachine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {_memory_gb():.1f} GB RAM, "
+    print(f"\nmachine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {memory_gb():.1f} GB RAM, "
           f"Python {platform.python_version()}, dlt {dlt.__version__}, duckdb {duckdb.__version__}")
     print(f"data-foundation: {_revision()}")
     if args.env:
@@ -470,16 +458,6 @@ def _revision() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown revision"
     return f"{commit}{' + uncommitted changes in src/' if dirty else ''}"
-
-
-def _memory_gb() -> float:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) / 1024 / 1024
-    except (OSError, ValueError):
-        pass
-    return 0.0
 
 
 if __name__ == "__main__":
