@@ -1,6 +1,7 @@
 """Shared fixtures: isolated dlt state per test, a real Jaffle Shop replica on 127.0.0.1, DuckDB files in tmp_path."""
 
 import os
+import shutil
 from pathlib import Path
 from typing import Dict, Iterator
 
@@ -8,7 +9,9 @@ import duckdb
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES_ROOT = REPO / "dlthub"
+# The shipped Jaffle Shop source folder. Tests never load the live `dlthub/` root (a source a developer adds there
+# must not change what the suite sees): they copy this one folder into a root of their own (`jaffle_root`).
+JAFFLE_FOLDER = REPO / "dlthub" / "jaffle_shop"
 EXAMPLES_ROOT = REPO / "examples"
 FULL_JAFFLE = {"customers": 935, "orders": 61_948, "items": 90_900, "products": 10, "stores": 6, "supplies": 65}
 
@@ -22,6 +25,18 @@ def _isolated_dlt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FOUNDATION_PIPELINES_DIR", str(tmp_path / "pipelines"))
     monkeypatch.setenv("RUNTIME__LOG_LEVEL", "WARNING")
     monkeypatch.setenv("FOUNDATION_USER", "tester")
+
+
+def copy_jaffle(root: Path) -> Path:
+    """`root/jaffle_shop/` copied from the repository (no `__pycache__`); returns `root`."""
+    shutil.copytree(JAFFLE_FOLDER, root / "jaffle_shop", ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+@pytest.fixture(scope="session")
+def jaffle_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sources root holding only a copy of the Jaffle Shop source (shared by the session: do not modify it)."""
+    return copy_jaffle(tmp_path_factory.mktemp("jaffle_root"))
 
 
 @pytest.fixture

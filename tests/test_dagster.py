@@ -9,7 +9,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from conftest import EXAMPLES_ROOT, REPO, SOURCES_ROOT, query, table_counts
+from conftest import EXAMPLES_ROOT, REPO, query, table_counts
 from data_foundation.dagster import build_definitions
 from data_foundation.dagster.checks import CHECK_PRIMARY_KEY, CHECK_RECONCILE, CHECK_SCHEMA
 from data_foundation.destinations import create_target
@@ -27,16 +27,17 @@ def _spec(defs, key):
     return next(s for s in defs.resolve_all_asset_specs() if s.key == dg.AssetKey(key))
 
 
-def test_definitions_validate_from_the_command_line(tmp_path):
+def test_definitions_validate_from_the_command_line(tmp_path, jaffle_root):
     result = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m",
                              "data_foundation.definitions"], cwd=REPO, capture_output=True, text=True, timeout=300,
-                            env={**__import__("os").environ, "DAGSTER_HOME": str(tmp_path)})
+                            env={**__import__("os").environ, "DAGSTER_HOME": str(tmp_path),
+                                 "FOUNDATION_SOURCES_ROOT": str(jaffle_root)})
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Validation successful" in result.stderr + result.stdout
 
 
-def test_asset_specs_lineage_kinds_metadata_and_freshness(duckdb_file):
-    defs = build_definitions(SOURCES_ROOT, create_target("duckdb", str(duckdb_file)))
+def test_asset_specs_lineage_kinds_metadata_and_freshness(jaffle_root, duckdb_file):
+    defs = build_definitions(jaffle_root, create_target("duckdb", str(duckdb_file)))
     orders = _spec(defs, ["jaffle_shop", "orders"])
     assert orders.group_name == "jaffle_shop"
     assert orders.kinds == {"dlt", "duckdb", "api"}
@@ -47,7 +48,7 @@ def test_asset_specs_lineage_kinds_metadata_and_freshness(duckdb_file):
     assert orders.metadata["data_foundation/write_disposition"] == "merge"
     assert orders.metadata["data_foundation/primary_key"] == "id"
     assert orders.metadata["data_foundation/cursor"] == "ordered_at"
-    assert orders.metadata["data_foundation/source_file"].path.endswith("dlthub/jaffle_shop/sources.yaml")
+    assert orders.metadata["data_foundation/source_file"].path == str(jaffle_root / "jaffle_shop" / "sources.yaml")
     assert orders.freshness_policy.fail_window.to_timedelta() == dt.timedelta(seconds=108_000)
     items = _spec(defs, ["jaffle_shop", "items"])
     assert [d.asset_key for d in items.deps] == [dg.AssetKey(["jaffle_shop", "orders"])]  # data_from parent
@@ -59,8 +60,8 @@ def test_asset_specs_lineage_kinds_metadata_and_freshness(duckdb_file):
     assert supplies_checks == {CHECK_PRIMARY_KEY, CHECK_RECONCILE, CHECK_SCHEMA}
 
 
-def test_materialize_jaffle_shop_twice_in_one_process(jaffle_env, duckdb_file):
-    defs = build_definitions(SOURCES_ROOT, create_target("duckdb", str(duckdb_file)))
+def test_materialize_jaffle_shop_twice_in_one_process(jaffle_env, jaffle_root, duckdb_file):
+    defs = build_definitions(jaffle_root, create_target("duckdb", str(duckdb_file)))
     instance = dg.DagsterInstance.ephemeral()
     first = _materialize(defs, instance=instance)
     assert first.success
@@ -153,8 +154,8 @@ def test_cron_automation_requests_once_per_tick():
     assert requested == [0, 0, 1, 0, 0, 0, 1, 0]
 
 
-def test_jaffle_schedule_fires_daily_despite_never_materialized_upstream():
-    defs = build_definitions(SOURCES_ROOT, create_target("duckdb", ":memory:"))
+def test_jaffle_schedule_fires_daily_despite_never_materialized_upstream(jaffle_root):
+    defs = build_definitions(jaffle_root, create_target("duckdb", ":memory:"))
     instance = dg.DagsterInstance.ephemeral()
     now = dt.datetime(2024, 5, 1, 5, 0, tzinfo=dt.timezone.utc)
     result = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=now)

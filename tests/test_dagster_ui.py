@@ -144,7 +144,7 @@ def _open_chromium(chromium: str, chromedriver: str, profile: Path):
     return driver
 
 
-def test_foundation_dagster_shows_jaffle_shop_asset_graph(tmp_path):
+def test_foundation_dagster_shows_jaffle_shop_asset_graph(tmp_path, jaffle_root):
     chromium, chromedriver = _browser()
     pytest.importorskip("selenium", reason="selenium not installed: `pip install -e '.[dev]'`")
     from selenium.webdriver.support.ui import WebDriverWait
@@ -153,7 +153,8 @@ def test_foundation_dagster_shows_jaffle_shop_asset_graph(tmp_path):
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "dagster.log"
     # The daemon's automation sensor runs too: should a cron tick pass, loads go to tmp_path, not the repo.
-    env = {**os.environ, "FOUNDATION_DUCKDB_FILE": str(tmp_path / "ui.duckdb"), "RUNTIME__LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "FOUNDATION_DUCKDB_FILE": str(tmp_path / "ui.duckdb"), "RUNTIME__LOG_LEVEL": "WARNING",
+           "FOUNDATION_SOURCES_ROOT": str(jaffle_root)}
     started = time.monotonic()
     with open(log, "wb") as out:
         process = subprocess.Popen(

@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 from typing import Dict, Tuple
 
-from conftest import EXAMPLES_ROOT, SOURCES_ROOT
+from conftest import EXAMPLES_ROOT
 from test_cli import flat, foundation
 
 INVALID_CASE = Path(__file__).parent / "cases" / "invalid" / "write_disposition_invalid"
@@ -23,8 +23,8 @@ def checklist(output: str) -> Dict[str, Tuple[str, str]]:
     return found
 
 
-def test_dev_target_is_all_green_on_a_fresh_checkout(tmp_path):
-    result = foundation("--root", str(SOURCES_ROOT), "doctor", cwd=tmp_path)
+def test_dev_target_is_all_green_on_a_fresh_checkout(tmp_path, jaffle_root):
+    result = foundation("--root", str(jaffle_root), "doctor", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = checklist(result.stdout)
     for name in [*CORE, "target", "sources root", "config jaffle_shop", "destination credentials",

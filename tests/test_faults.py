@@ -17,7 +17,7 @@ from typing import Callable, Dict, List, Optional
 import duckdb
 import pytest
 
-from conftest import FULL_JAFFLE, SOURCES_ROOT, query, table_counts
+from conftest import FULL_JAFFLE, query, table_counts
 from data_foundation.destinations import create_target
 from data_foundation.loading import load_project
 from data_foundation.running import RunFailed, create_pipeline, run_source
@@ -31,16 +31,16 @@ ORDER_PAGES_OF_100 = -(-FULL_JAFFLE["orders"] // 100)  # 620
 # helpers
 # ---------------------------------------------------------------------------------------------------------------
 @pytest.fixture
-def jaffle(jaffle_env):
-    return load_project(SOURCES_ROOT).sources["jaffle_shop"]
+def jaffle(jaffle_env, jaffle_root):
+    return load_project(jaffle_root).sources["jaffle_shop"]
 
 
 class Cli:
     """`foundation run jaffle_shop` as a real process in its own process group, output in files (no pipe to fill)."""
 
-    def __init__(self, tmp_path: Path, name: str, duckdb_file: Path, env: Dict[str, str]):
+    def __init__(self, tmp_path: Path, root: Path, name: str, duckdb_file: Path, env: Dict[str, str]):
         self.out, self.err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
-        command = [sys.executable, "-m", "data_foundation.cli", "--root", str(SOURCES_ROOT), "run", "jaffle_shop",
+        command = [sys.executable, "-m", "data_foundation.cli", "--root", str(root), "run", "jaffle_shop",
                    "--destination", "duckdb", "--duckdb-file", str(duckdb_file)]
         with open(self.out, "w") as out, open(self.err, "w") as err:
             self.process = subprocess.Popen(command, cwd=tmp_path, env={**os.environ, "COLUMNS": "200", **env},
@@ -78,12 +78,12 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, duckdb_file: Path):
+def cli(tmp_path: Path, duckdb_file: Path, jaffle_root: Path):
     """Start `foundation run jaffle_shop` processes; whatever is still running at the end is killed (group-wide)."""
     started: List[Cli] = []
 
     def start(name: str, **env: str) -> Cli:
-        started.append(Cli(tmp_path, name, duckdb_file, env))
+        started.append(Cli(tmp_path, jaffle_root, name, duckdb_file, env))
         return started[-1]
 
     try:

@@ -5,7 +5,7 @@ import decimal
 
 import pytest
 
-from conftest import SOURCES_ROOT, query, table_counts
+from conftest import query, table_counts
 from data_foundation.destinations import create_target
 from data_foundation.loading import load_project
 from data_foundation.reconcile import reconcile
@@ -15,8 +15,8 @@ FULL = {"customers": 935, "orders": 61_948, "items": 90_900, "products": 10, "st
 
 
 @pytest.fixture
-def jaffle(jaffle_env):
-    return load_project(SOURCES_ROOT).sources["jaffle_shop"]
+def jaffle(jaffle_env, jaffle_root):
+    return load_project(jaffle_root).sources["jaffle_shop"]
 
 
 def _order_pages(replica):

@@ -2,21 +2,21 @@
 
 import datetime as dt
 
-from conftest import FULL_JAFFLE, SOURCES_ROOT
+from conftest import FULL_JAFFLE
 from data_foundation.destinations import resolve_target
 from data_foundation.loading import load_project
 from data_foundation.reconcile import reconcile
 from data_foundation.running import run_source
 
 
-def test_jaffle_shop_loads_into_postgres_like_duckdb(postgres, jaffle_env, tmp_path, monkeypatch):
+def test_jaffle_shop_loads_into_postgres_like_duckdb(postgres, jaffle_env, jaffle_root, tmp_path, monkeypatch):
     (tmp_path / "foundation.toml").write_text(
         "[targets.warehouse]\ndestination = \"postgres\"\ndataset_prefix = \"raw_\"\n"
         f"credentials = {{ host = \"{postgres.host}\", port = {postgres.port}, username = \"{postgres.username}\", "
         f"database = \"{postgres.database}\" }}\n")
     monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS__PASSWORD", postgres.password)  # secrets via dlt only
     target = resolve_target("warehouse", config_dir=tmp_path)
-    source = load_project(SOURCES_ROOT).sources["jaffle_shop"]
+    source = load_project(jaffle_root).sources["jaffle_shop"]
 
     run = run_source(source, target)
     assert run.rows_total == FULL_JAFFLE and reconcile(source, run.rows_total).ok

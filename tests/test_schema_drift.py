@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SOURCES_ROOT, query, table_counts
+from conftest import copy_jaffle, query, table_counts
 from data_foundation.destinations import create_target
 from data_foundation.loading import load_project
 from data_foundation.running import RunFailed, run_source
 
 
 @pytest.fixture
-def jaffle(jaffle_env):
-    return load_project(SOURCES_ROOT).sources["jaffle_shop"]
+def jaffle(jaffle_env, jaffle_root):
+    return load_project(jaffle_root).sources["jaffle_shop"]
 
 
 def _columns(path: Path, table: str) -> dict:
@@ -63,13 +63,13 @@ def test_new_field_and_changed_type_are_loaded_and_reported(jaffle, jaffle_env, 
     assert table_counts(duckdb_file, "jaffle_shop") == {"stores": 6, "products": 10, "products__allergens": 20}
 
 
-def test_cli_run_prints_schema_changes(jaffle, jaffle_env, duckdb_file, tmp_path):
+def test_cli_run_prints_schema_changes(jaffle, jaffle_env, jaffle_root, duckdb_file, tmp_path):
     run_source(jaffle, create_target("duckdb", str(duckdb_file)), tables=["stores"])
     jaffle_env.set_field("stores", "manager", "Ann")
     jaffle_env.set_field("stores", "opened_at", "sometime in 2016")
 
     result = subprocess.run(
-        [sys.executable, "-m", "data_foundation.cli", "--root", str(SOURCES_ROOT), "run", "jaffle_shop.stores", "--destination", "duckdb",
+        [sys.executable, "-m", "data_foundation.cli", "--root", str(jaffle_root), "run", "jaffle_shop.stores", "--destination", "duckdb",
          "--duckdb-file", str(duckdb_file)],
         cwd=tmp_path, env={**os.environ, "COLUMNS": "200"}, capture_output=True, text=True, timeout=120)
 
@@ -84,8 +84,7 @@ def test_cli_run_prints_schema_changes(jaffle, jaffle_env, duckdb_file, tmp_path
 
 def _jaffle_copy(tmp_path: Path, contract: str) -> Path:
     """The Jaffle Shop source folder with `schema_contract` declared on `stores`."""
-    root = tmp_path / "sources"
-    shutil.copytree(SOURCES_ROOT / "jaffle_shop", root / "jaffle_shop", ignore=shutil.ignore_patterns("__pycache__"))
+    root = copy_jaffle(tmp_path / "sources")
     yaml_file = root / "jaffle_shop" / "sources.yaml"
     text = yaml_file.read_text()
     anchor = "        description: Stores and their tax rates.\n"

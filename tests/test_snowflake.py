@@ -14,7 +14,7 @@ from typing import Dict, Iterator, List
 
 import pytest
 
-from conftest import EXAMPLES_ROOT, FULL_JAFFLE, SOURCES_ROOT
+from conftest import EXAMPLES_ROOT, FULL_JAFFLE
 from data_foundation.destinations import Target, create_target
 from data_foundation.loading import load_project
 from data_foundation.reconcile import reconcile
@@ -85,8 +85,8 @@ def test_my_api_loads_merges_and_keeps_state_in_snowflake(snowflake, tmp_path, m
 
 
 @pytest.mark.slow
-def test_jaffle_shop_from_the_replica_into_snowflake(snowflake, jaffle_env):
-    source = load_project(SOURCES_ROOT).sources["jaffle_shop"]
+def test_jaffle_shop_from_the_replica_into_snowflake(snowflake, jaffle_env, jaffle_root):
+    source = load_project(jaffle_root).sources["jaffle_shop"]
     run = snowflake.run(source)
     assert run.rows_total == FULL_JAFFLE and reconcile(source, run.rows_total).ok
     jaffle_env.add_day(orders=5)
