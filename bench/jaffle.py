@@ -211,7 +211,7 @@ def _measure(setting: Setting, folder: Path, args: argparse.Namespace) -> None:
         def expected() -> Dict[str, int]:
             response = requests.get(f"{replica.base_url}/row-counts", timeout=30)
             response.raise_for_status()
-            return {t: int(n) for t, n in response.json().items() if t in TABLES}
+            return {row["table_name"]: int(row["row_count"]) for row in response.json() if row["table_name"] in TABLES}
 
         profile = Path(args.profile).resolve() / f"{setting.latency_ms:g}ms_{setting.page_size}.prof" \
             if args.profile else None

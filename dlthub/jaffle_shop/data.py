@@ -75,7 +75,14 @@ def order_items(orders: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 
 def row_counts() -> Dict[str, int]:
-    """Rows per table according to the API (`/row-counts`), for reconciliation."""
+    """Rows per table according to the API, for reconciliation.
+
+    `/row-counts` answers a list: `[{"table_name": "customers", "row_count": 935}, ...]`.
+    """
     response = _client().get("row-counts")
     response.raise_for_status()
-    return {table: int(count) for table, count in response.json().items()}
+    body = response.json()
+    if not isinstance(body, list) or not all(isinstance(row, dict) and {"table_name", "row_count"} <= set(row)
+                                             for row in body):
+        raise ValueError(f"/row-counts answered {str(body)[:200]}, not a list of {{table_name, row_count}}")
+    return {str(row["table_name"]): int(row["row_count"]) for row in body}

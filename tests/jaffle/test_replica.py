@@ -92,9 +92,14 @@ def test_dataset_counts():
     assert load_dataset(1) is ds  # cached per process
 
 
+def counts_of(body: list) -> dict:
+    """`/row-counts` answers a list of `{table_name, row_count}`."""
+    return {row["table_name"]: row["row_count"] for row in body}
+
+
 def test_row_counts_root_ping(api):
     status, headers, body = get(api.base_url + "/row-counts")
-    assert status == 200 and body == EXPECTED_COUNTS
+    assert status == 200 and counts_of(body) == EXPECTED_COUNTS
     assert headers["Content-Type"] == "application/json"
     assert api.row_counts() == EXPECTED_COUNTS
     assert get(api.url + "/ping")[2] == {"message": "pong"}
@@ -261,7 +266,7 @@ def test_add_day():
         day = api.add_day()
         assert day == {"date": "2017-09-01", "orders": 56, "items": day["items"]}
         assert day["items"] > 0
-        counts = get(api.base_url + "/row-counts")[2]
+        counts = counts_of(get(api.base_url + "/row-counts")[2])
         assert counts["orders"] == 61948 + 56 and counts["items"] == 90900 + day["items"]
         assert counts["customers"] == 935
         _, headers, new = get(api.base_url + "/orders?start_date=2017-09-01&page_size=100")
@@ -290,7 +295,7 @@ def test_add_day():
 
 def test_scale_2():
     with JaffleReplica(scale=2) as api:
-        assert get(api.base_url + "/row-counts")[2] == {
+        assert counts_of(get(api.base_url + "/row-counts")[2]) == {
             **EXPECTED_COUNTS, "customers": 1870, "orders": 123896, "items": 181800
         }
         orders, pages = walk(api, "/api/v1/orders?page_size=50000")
@@ -411,7 +416,7 @@ def test_request_log_and_http_controls():
         added = {"date": "2017-09-01", "orders": 56, "items": 72}
         assert post(api.url + "/_control/add_day") == (200, added)
         assert post(api.url + "/_control/add_day?orders=3")[1]["orders"] == 3
-        assert get(api.base_url + "/row-counts")[2]["orders"] == 61948 + 56 + 3
+        assert counts_of(get(api.base_url + "/row-counts")[2])["orders"] == 61948 + 56 + 3
         state = get(api.url + "/_control/state")[2]
         assert state["last_day"] == "2017-09-02" and state["row_counts"]["orders"] == 61948 + 59
         assert get(api.url + "/_control/nope")[0] == 404

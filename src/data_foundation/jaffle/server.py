@@ -13,7 +13,8 @@ Behaviour copied from the real service (FastAPI over DuckDB):
   date part of ``ordered_at``; a full ISO datetime is accepted and its date part used).
 * ``GET /api/v1/<entity>/<id>`` (``<sku>`` for products): one object, or a 404
   ``{"detail": "Not Found"}``.
-* ``GET /api/v1/row-counts``, ``GET /ping``, ``GET /``.
+* ``GET /api/v1/row-counts``: ``[{"table_name": "customers", "row_count": 935}, ...]``;
+  ``GET /ping``, ``GET /``.
 
 Test controls (Python API on :class:`JaffleReplica`, and HTTP under ``/_control/``):
 ``POST /_control/add_day[?orders=N]``, ``POST /_control/latency?ms=50``,
@@ -654,8 +655,9 @@ def _api(
     rest = path[len(API_PREFIX) + 1 :]
     if rest.endswith("/") and rest.count("/") == 1:
         rest = rest[:-1]  # /api/v1/orders/ == /api/v1/orders
-    if rest == "row-counts":
-        return 200, _json(st.counts()), []
+    if rest == "row-counts":  # a list of {table_name, row_count}, as the real service answers
+        counts = [{"table_name": name, "row_count": count} for name, count in st.counts().items()]
+        return 200, _json(counts), []
     entity, _, key = rest.partition("/")
     if entity not in ENTITIES or "/" in key:
         return 404, _NOT_FOUND, []
