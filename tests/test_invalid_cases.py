@@ -16,9 +16,9 @@ CASES_DIR = Path(__file__).parent / "cases" / "invalid"
 CASES = sorted(p.name for p in CASES_DIR.iterdir() if (p / "expected.yaml").is_file())
 EXAMPLES = Path(__file__).parents[1] / "examples"
 # A few representative cases for the real CLI (one subprocess each): a spec error, a YAML syntax error,
-# a data.py that fails to import, a refused entry and an error spanning two folders.
+# a data.py that fails to import, refused entries and an error spanning two folders.
 CLI_CASES = ["typo_keword_arguments", "yaml_syntax_error", "data_py_raises_at_import", "entry_os_system",
-             "duplicate_resource_across_folders"]
+             "entry_imported_builtin", "duplicate_resource_across_folders"]
 
 
 def _expected(case: str) -> dict:
@@ -125,3 +125,41 @@ def test_cli_validate_accepts_the_examples(tmp_path):
     assert "Error:" not in result.stderr
     assert "OK" in result.stdout and "1 source(s), 2 resource(s) valid" in result.stdout
     assert not _pycache_dirs(root)
+
+
+def _empty_folders(root: Path) -> None:
+    """`empty/` with an empty sources.yaml, `blank/` with only `resources:`, both next to a data.py; `shop/` is fine."""
+    for name, sources in (("empty", ""), ("blank", "# to do\nresources:\n"),
+                          ("shop", "resources:\n  shop.users:\n    entry: data.fetch_users\n")):
+        (root / name).mkdir(parents=True)
+        (root / name / "__init__.py").write_text("")
+        (root / name / "data.py").write_text("def fetch_users():\n    yield [{'id': 1}]\n")
+        (root / name / "sources.yaml").write_text(sources)
+
+
+def test_sources_yaml_declaring_no_resources_is_a_warning(tmp_path):
+    _empty_folders(tmp_path / "root")
+
+    project, errors = validate_root(tmp_path / "root")
+
+    assert errors == [] and list(project.sources) == ["shop"]
+    assert [(w.file.relative_to(tmp_path / "root").as_posix(), w.line, w.severity) for w in project.warnings] == [
+        ("blank/sources.yaml", 2, "warning"), ("empty/sources.yaml", None, "warning")]
+    blank, empty = project.warnings
+    assert "folder `blank` declares no resources: nothing of it is loaded" in blank.message
+    assert "folder `empty` declares no resources (the file is empty)" in empty.message
+    assert empty.hint == "Declare the folder's resources under `resources:`, or delete the folder."
+
+
+def test_cli_validate_prints_the_warnings_and_exits_0(tmp_path):
+    _empty_folders(tmp_path / "root")
+
+    result = _run_cli(tmp_path, "validate", "root")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    errors = _unwrapped(result.stderr)
+    assert "Warning: root/empty/sources.yaml folder `empty` declares no resources (the file is empty)" in errors
+    assert "Warning: root/blank/sources.yaml:2 folder `blank` declares no resources" in errors
+    assert "hint: Declare the folder's resources under `resources:`, or delete the folder." in errors
+    assert "Error:" not in errors
+    assert "OK 1 source(s), 1 resource(s) valid" in _unwrapped(result.stdout)

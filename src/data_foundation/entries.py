@@ -1,28 +1,34 @@
 """Resolve `entry: data.fn` to a function in a module file inside the sources root, and import it safely.
 
-Entries are checked as paths before anything is imported: `os.system` or `../x` never reach `importlib`.
+Entries are checked as paths before anything is imported: `os.system` or `../x` never reach `importlib`. A module is
+first imported in a child process (`import_probe`), so one that hangs or ends the process cannot take validation
+with it; what an entry names must then be a function defined inside the sources root (`entry_kinds`).
 """
 
 import ast
 import hashlib
 import importlib.util
+import os
 import sys
 import traceback
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
 
-from data_foundation.errors import did_you_mean
+from data_foundation.entry_kinds import describe_non_function
 
-__all__ = ["EntryError", "EntryTarget", "resolve_entry", "import_entry", "PACKAGE_PREFIX"]
+__all__ = ["EntryError", "EntryTarget", "ModuleImports", "resolve_entry", "import_modules", "import_entry",
+           "exec_module", "is_inside", "show_path", "PACKAGE_PREFIX"]
 
 # Source folders are imported as `data_foundation_sources_<root hash>.<folder>` so `from . import helpers` works in data.py.
 PACKAGE_PREFIX = "data_foundation_sources"
 
-# A module that failed to import is not run again (once per entry naming it) until its file changes.
+# Keyed by module name and the content of the `.py` files of its source folder (a sibling it imports counts): a
+# module that failed to import is not run again until that changes, one the child imported is not checked again.
 _FAILED_IMPORTS: Dict[Tuple[str, str], "EntryError"] = {}
+_PROBED: Set[Tuple[str, str]] = set()
 
 
 class EntryError(Exception):
@@ -38,17 +44,17 @@ class EntryTarget:
     module_parts: Tuple[str, ...]  # module path inside that folder, e.g. ("data",)
     function: str
 
-    @property
+    @cached_property
     def module_file(self) -> Path:
         return self.root.joinpath(self.folder, *self.module_parts[:-1], self.module_parts[-1] + ".py")
 
-    @cached_property  # resolving the root for every module name was a tenth of loading 500 sources
+    @cached_property
     def root_package(self) -> str:
         # One package per sources root, so two roots with a folder of the same name never share modules.
-        digest = hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:10]
+        digest = hashlib.sha1(str(_resolved_root(os.getcwd(), str(self.root))).encode()).hexdigest()[:10]
         return f"{PACKAGE_PREFIX}_{digest}"
 
-    @property
+    @cached_property
     def module_name(self) -> str:
         return ".".join((self.root_package, self.folder) + self.module_parts)
 
@@ -71,9 +77,9 @@ def resolve_entry(entry: str, root: Path, folder: str) -> EntryTarget:
     for cand_folder, cand_module in candidates:
         target = EntryTarget(root, cand_folder, cand_module, function)
         if target.module_file.is_file():
-            if not _inside(target.module_file, root):  # e.g. a symlink: refused before anything is imported
+            if not is_inside(target.module_file, root):  # e.g. a symlink: refused before anything is imported
                 raise EntryError(
-                    f"`{entry}` resolves to `{_show(target.module_file.resolve())}`, outside the sources root `{root}`",
+                    f"`{entry}` resolves to `{show_path(target.module_file.resolve())}`, outside the sources root `{root}`",
                     "Move the module into the source folder: entries never import code from outside the sources root.",
                 )
             return target
@@ -81,33 +87,123 @@ def resolve_entry(entry: str, root: Path, folder: str) -> EntryTarget:
     existing = sorted(p.stem for p in (root / folder).glob("*.py") if p.stem != "__init__")
     raise EntryError(
         f"`{entry}` does not resolve to a module file inside the sources root `{root}` "
-        f"(looked for `{_show(target.module_file)}`)",
-        " ".join(filter(None, [did_you_mean(entry, _entries_in(root / folder)),
+        f"(looked for `{show_path(target.module_file)}`)",
+        " ".join(filter(None, [_did_you_mean(entry, _entries_in(root / folder)),
                                "Entries name a function in a module of the source folder, e.g. `data.fetch_users`; "
                                f"modules here: {', '.join(existing) or 'none'}."])),
     )
 
 
-def import_entry(target: EntryTarget) -> Callable:
-    """Import the entry's module (no `__pycache__` written) and return the function."""
-    module = _import_module(target)
+class ModuleImports:
+    """Import the modules entries name, as they are found (`add`): each is first imported in one child process (see
+    `import_probe`), which starts at once and works while the rest of the YAML is read; `finish` waits for it and
+    imports here the modules that passed. Afterwards each module is in `sys.modules`, or its `EntryError` is kept for
+    `import_entry` to raise. No `__pycache__` is written.
+
+    Example:
+        >>> with ModuleImports() as imports:
+        ...     imports.add([resolve_entry("data.fetch_users", Path("dlthub"), "my_api")])
+        ...     imports.finish()
+    """
+
+    def __init__(self) -> None:
+        from data_foundation.import_probe import ImportCheck, import_timeout  # not at the top: it imports this module
+
+        self._check = ImportCheck(import_timeout())
+        self._todo: Dict[str, Tuple[EntryTarget, Tuple[str, str]]] = {}
+        self._digests: Dict[Path, str] = {}
+
+    def add(self, targets: Iterable[EntryTarget]) -> None:
+        for target in targets:
+            if target.module_name in sys.modules or target.module_name in self._todo:
+                continue
+            key = _attempt(target, self._digests)
+            self._todo[target.module_name] = (target, key)
+            if key not in _PROBED and key not in _FAILED_IMPORTS:
+                self._check.submit(target)
+
+    def finish(self) -> None:
+        for target, error in self._check.results():  # the child goes on while a module it passed is imported here
+            key = self._todo[target.module_name][1]
+            if error is None:
+                _PROBED.add(key)
+                _import_here(target, key)
+            else:
+                _FAILED_IMPORTS[key] = error
+        for target, key in self._todo.values():  # passed in an earlier validation (a Dagster reload): no child
+            if key in _PROBED and key not in _FAILED_IMPORTS and target.module_name not in sys.modules:
+                _import_here(target, key)
+
+    def __enter__(self) -> "ModuleImports":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._check.close()  # interrupted: no child process is left behind
+
+
+def import_modules(targets: Iterable[EntryTarget]) -> None:
+    """`ModuleImports` for targets known at once."""
+    with ModuleImports() as imports:
+        imports.add(targets)
+        imports.finish()
+
+
+def import_entry(target: EntryTarget, entry: Optional[str] = None) -> Callable:
+    """The function the entry names, from its module imported by `ModuleImports` (imported now if it was not).
+
+    `entry` is the YAML's text, for the messages (default: the module path and function)."""
+    if target.module_name not in sys.modules and _attempt(target, {}) not in _FAILED_IMPORTS:
+        import_modules([target])
+    module = sys.modules.get(target.module_name)
+    if module is None:
+        raise _FAILED_IMPORTS.get(_attempt(target, {})) or EntryError(
+            f"`{show_path(target.module_file)}` changed while it was being imported", "Run the command again.")
     function = getattr(module, target.function, None)
     if function is None or not callable(function):
         available = _public_functions(module)
         raise EntryError(
-            f"`{_show(target.module_file)}` has no function `{target.function}`",
-            " ".join(filter(None, [did_you_mean(target.function, available),
+            f"`{show_path(target.module_file)}` has no function `{target.function}`",
+            " ".join(filter(None, [_did_you_mean(target.function, available),
                                    f"Functions defined there: {', '.join(available) or 'none'}."])),
         )
+    entry = entry or ".".join(target.module_parts + (target.function,))
+    problem = describe_non_function(entry, function, target.function, target.root, target.module_file)
+    if problem:
+        raise EntryError(*problem)
     return function
 
 
-def _import_module(target: EntryTarget) -> ModuleType:
+def _import_here(target: EntryTarget, key: Tuple[str, str]) -> None:
+    try:
+        exec_module(target)
+    except EntryError as exc:  # imported in the child, fails here (the environment differs?): reported the same way
+        _FAILED_IMPORTS[key] = exc
+
+
+def _attempt(target: EntryTarget, digests: Dict[Path, str]) -> Tuple[str, str]:
+    """The module name and a digest of the `.py` files of its source folder: a sibling it imports counts too."""
+    folder = target.root / target.folder
+    if folder not in digests:
+        digest = hashlib.sha1()
+        for directory, subdirs, files in os.walk(folder):
+            subdirs[:] = sorted(d for d in subdirs if not d.startswith((".", "__pycache__")))
+            for name in sorted(f for f in files if f.endswith(".py")):
+                path = os.path.join(directory, name)
+                digest.update(os.path.relpath(path, folder).encode() + b"\0")
+                try:
+                    with open(path, "rb") as file:
+                        digest.update(file.read() + b"\0")
+                except OSError:
+                    pass
+        digests[folder] = digest.hexdigest()
+    return target.module_name, digests[folder]
+
+
+def exec_module(target: EntryTarget) -> ModuleType:
+    """Import the target's module in this process (the child's check is `ModuleImports`' job); raise `EntryError`
+    with the file and line of the user's code when it fails."""
     if target.module_name in sys.modules:
         return sys.modules[target.module_name]
-    attempt = (target.module_name, hashlib.sha1(target.module_file.read_bytes()).hexdigest())
-    if attempt in _FAILED_IMPORTS:
-        raise _FAILED_IMPORTS[attempt]
     _ensure_package(target.root_package, target.root)
     for depth in range(len(target.module_parts)):
         sub = target.module_parts[:depth]
@@ -123,16 +219,21 @@ def _import_module(target: EntryTarget) -> ModuleType:
         if isinstance(exc, KeyboardInterrupt):
             raise
         file, line = _user_frame(exc, target.root)
-        _FAILED_IMPORTS[attempt] = EntryError(
-            f"importing `{_show(target.module_file)}` failed: {type(exc).__name__}: {exc}",
+        raise EntryError(
+            f"importing `{show_path(target.module_file)}` failed: {type(exc).__name__}: {exc}",
             "Fix the error in the module; it must import without side effects such as network calls.",
             file=file or target.module_file,
             line=line,
-        )
-        raise _FAILED_IMPORTS[attempt] from exc
+        ) from exc
     finally:
         sys.dont_write_bytecode = writes_bytecode
     return module
+
+
+def _did_you_mean(value: str, choices: List[str]) -> str:
+    from data_foundation.errors import did_you_mean  # not at the top: the import child does without it (and masking)
+
+    return did_you_mean(value, choices)
 
 
 def _ensure_package(name: str, path: Optional[Path]) -> None:
@@ -149,7 +250,7 @@ def _user_frame(exc: BaseException, root: Path) -> Tuple[Optional[Path], Optiona
     root = root.resolve()
     found: Tuple[Optional[Path], Optional[int]] = (None, None)
     for frame in traceback.extract_tb(exc.__traceback__):
-        if _inside(Path(frame.filename), root):
+        if is_inside(Path(frame.filename), root):
             found = (Path(frame.filename), frame.lineno)
     return found
 
@@ -163,7 +264,7 @@ def _entries_in(folder: Path) -> List[str]:
     """`module.function` for the top-level functions of the folder's modules, read with `ast` (nothing imported)."""
     found = []
     for file in sorted(folder.glob("*.py")):
-        if not _inside(file, folder):
+        if not is_inside(file, folder):
             continue
         try:
             tree = ast.parse(file.read_text(encoding="utf-8"))
@@ -173,15 +274,17 @@ def _entries_in(folder: Path) -> List[str]:
     return found
 
 
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root.resolve())
-        return True
-    except ValueError:
-        return False
+def is_inside(path: Path, root: Path) -> bool:
+    """`path`, symlinks resolved, is `root` or below it."""
+    return path.resolve().is_relative_to(_resolved_root(os.getcwd(), str(root)))
 
 
-def _show(path: Path) -> str:
+@lru_cache(maxsize=64)  # resolving the root for every entry was a tenth of loading 500 sources
+def _resolved_root(cwd: str, root: str) -> Path:
+    return Path(cwd, root).resolve()
+
+
+def show_path(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:

@@ -4,17 +4,18 @@ import dataclasses
 import inspect
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 
 from pydantic import ValidationError
 
-from data_foundation.entries import EntryError, import_entry, resolve_entry
+from data_foundation.entries import EntryError, EntryTarget, ModuleImports, import_entry, resolve_entry
 from data_foundation.errors import FoundationError, ValidationFailed, did_you_mean
 from data_foundation.project import Project, ResourceDef, SourceDef
 from data_foundation.spec import RESOURCE_NAME, SOURCE_NAME, DagsterMeta, ResourceSpec, SourcesFile, SourceSpec
 from data_foundation.validation_messages import pydantic_errors
-from data_foundation.yamlfile import YamlDocument, YamlSyntaxError, read_yaml
+from data_foundation.yamlfile import YamlDocument, YamlLimitError, YamlSyntaxError, read_yaml
 
 __all__ = ["DEFAULT_ROOT", "default_root", "load_project", "validate_root"]
 
@@ -41,19 +42,36 @@ def load_project(root: Optional[Path] = None) -> Project:
 
 
 def validate_root(root: Optional[Path] = None) -> Tuple[Project, List[FoundationError]]:
-    """One pass over the whole root: the project built from what is valid, and every error found."""
+    """One pass over the whole root: the project built from what is valid, and every error found.
+
+    The YAML of every folder is read first, and the modules the entries name are imported, each first in one child
+    process for all of them (a module that hangs or ends the process is a problem, not the end of validation); then
+    the folders' resources and sources are built from what imported.
+    """
     root = Path(root) if root is not None else default_root()
     project = Project(root=root)
     if not root.is_dir():
         return project, [FoundationError(root, None, "", f"sources root `{root}` is not a directory",
                                          "Pass --root DIR or set FOUNDATION_SOURCES_ROOT, or run `foundation new NAME`.")]
+    folders: List[_Folder] = []
+    with ModuleImports() as imports:  # a child process imports the modules while the next folders are read
+        for path in _source_folders(root):
+            folders.append(_read_folder(root, path))
+            imports.add(t for t in folders[-1].entries.values() if isinstance(t, EntryTarget))
+        imports.finish()
     errors: List[FoundationError] = []
     resources: Dict[str, ResourceDef] = {}
     declared: List[Tuple[str, SourceSpec, Path, YamlDocument, Optional[Callable]]] = []
     broken: set = set()  # declared resources that already have an error: not reported again as missing
     docs: Dict[Path, YamlDocument] = {}  # each sources.yaml, for the lines of errors found after assembly
-    for folder in _source_folders(root):
-        for item in _load_folder(root, folder, errors, broken, docs):
+    reported: Set[Tuple[Any, ...]] = set()  # a module that fails to import: reported once, not for every entry
+    for folder in folders:
+        errors.extend(folder.errors)
+        project.warnings.extend(folder.warnings)
+        broken.update(folder.broken)
+        if folder.doc is not None:
+            docs[folder.file] = folder.doc
+        for item in _load_folder(folder, errors, broken, reported):
             if isinstance(item, ResourceDef):
                 if item.name in resources:
                     first = resources[item.name]
@@ -69,71 +87,123 @@ def validate_root(root: Optional[Path] = None) -> Tuple[Project, List[Foundation
     return project, errors
 
 
+@dataclass
+class _Folder:
+    """A source folder once its sources.yaml is read and its entries resolved to module files (none imported)."""
+
+    path: Path
+    doc: Optional[YamlDocument] = None
+    resources: Dict[str, ResourceSpec] = field(default_factory=dict)
+    sources: Dict[str, SourceSpec] = field(default_factory=dict)
+    entries: Dict[str, Union[EntryTarget, EntryError]] = field(default_factory=dict)
+    errors: List[FoundationError] = field(default_factory=list)
+    warnings: List[FoundationError] = field(default_factory=list)
+    broken: set = field(default_factory=set)
+
+    @property
+    def file(self) -> Path:
+        return self.path / SOURCES_FILE
+
+    def resolve(self, entry: str, root: Path) -> None:
+        try:
+            self.entries[entry] = resolve_entry(entry, root, self.path.name)
+        except EntryError as exc:
+            self.entries[entry] = exc
+
+
 def _source_folders(root: Path) -> List[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 
-def _load_folder(root: Path, folder: Path, errors: List[FoundationError], broken: set,
-                 docs: Dict[Path, YamlDocument]) -> List[Any]:
-    file = folder / SOURCES_FILE
+def _read_folder(root: Path, path: Path) -> _Folder:
+    folder = _Folder(path)
+    file, errors = folder.file, folder.errors
     if not file.is_file():
-        if (folder / "data.py").is_file():
-            errors.append(FoundationError(folder, None, "", f"source folder `{folder.name}` has no {SOURCES_FILE}",
-                                          f"Add {file} declaring its resources, or run `foundation new {folder.name}`."))
-        return []
-    if not SOURCE_NAME.match(folder.name):
-        errors.append(FoundationError(file, None, "", f"folder name `{folder.name}` is not a Python identifier",
+        if (path / "data.py").is_file():
+            errors.append(FoundationError(path, None, "", f"source folder `{path.name}` has no {SOURCES_FILE}",
+                                          f"Add {file} declaring its resources, or run `foundation new {path.name}`."))
+        return folder
+    if not SOURCE_NAME.match(path.name):
+        errors.append(FoundationError(file, None, "", f"folder name `{path.name}` is not a Python identifier",
                                       "Use letters, digits and underscores, e.g. `my_api`."))
-        return []
-    if not (folder / "__init__.py").is_file():
-        errors.append(FoundationError(folder / "__init__.py", None, "", f"source folder `{folder.name}` has no __init__.py",
-                                      f"Create an empty {folder / '__init__.py'} to mark it as a Python module."))
+        return folder
+    if not (path / "__init__.py").is_file():
+        errors.append(FoundationError(path / "__init__.py", None, "", f"source folder `{path.name}` has no __init__.py",
+                                      f"Create an empty {path / '__init__.py'} to mark it as a Python module."))
     try:
         doc = read_yaml(file)
     except YamlSyntaxError as exc:
-        errors.append(FoundationError(file, exc.line, "", f"YAML syntax error at column {exc.column}: {exc}", exc.hint))
-        return []
+        message = str(exc) if isinstance(exc, YamlLimitError) else f"YAML syntax error at column {exc.column}: {exc}"
+        errors.append(FoundationError(file, exc.line, "", message, exc.hint))
+        return folder
     except UnicodeDecodeError as exc:
         errors.append(FoundationError(file, None, "", f"not UTF-8 text: {exc}", "Save the file as UTF-8."))
-        return []
-    docs[file] = doc
+        return folder
+    folder.doc = doc
+    folder.warnings.extend(_declares_nothing(folder))
     if doc.data is None:
-        return []
+        return folder
     if not isinstance(doc.data, dict):
         errors.append(FoundationError(file, 1, "", "the file must be a mapping with `resources` and/or `sources`",
                                       "Start with `resources:` at the top level."))
-        return []
-    for path, line in doc.duplicate_keys:
-        errors.append(FoundationError(file, line, ".".join(map(str, path)), "duplicate key: the later one would silently win",
-                                      "Remove or rename one of them."))
-    resource_specs, source_specs = _validate_specs(doc, file, errors)
+        return folder
+    for key_path, line in doc.duplicate_keys:
+        errors.append(FoundationError(file, line, ".".join(map(str, key_path)),
+                                      "duplicate key: the later one would silently win", "Remove or rename one of them."))
+    folder.resources, folder.sources = _validate_specs(doc, file, errors)
     declared_resources = doc.data.get("resources")
     if isinstance(declared_resources, dict):
-        broken.update(name for name in declared_resources if name not in resource_specs)
+        folder.broken.update(name for name in declared_resources if name not in folder.resources)
+    for name, spec in folder.resources.items():
+        if RESOURCE_NAME.match(str(name)):
+            folder.resolve(spec.entry, root)
+    for name, spec in folder.sources.items():
+        if spec.reconcile and SOURCE_NAME.match(str(name)):
+            folder.resolve(spec.reconcile, root)
+    return folder
+
+
+def _declares_nothing(folder: _Folder) -> List[FoundationError]:
+    """An empty sources.yaml (or one with only empty `resources:`/`sources:`) would make the folder silently load
+    nothing."""
+    data = folder.doc.data
+    if data is not None and not (isinstance(data, dict) and set(data) <= {"resources", "sources"}
+                                 and not any(data.values())):
+        return []
+    empty = " (the file is empty)" if data is None else ""
+    line = folder.doc.line_of((next(iter(data)),)) if data else None
+    return [FoundationError(folder.file, line, "", f"folder `{folder.path.name}` declares no resources{empty}: "
+                                                   "nothing of it is loaded",
+                            "Declare the folder's resources under `resources:`, or delete the folder.", severity="warning")]
+
+
+def _load_folder(folder: _Folder, errors: List[FoundationError], broken: set, reported: set) -> List[Any]:
+    """The folder's resources and sources, with their entries imported (modules already imported by validate_root)."""
+    file, doc = folder.file, folder.doc
     items: List[Any] = []
-    for name, spec in resource_specs.items():
+    for name, spec in folder.resources.items():
         line = doc.line_of(("resources", name))
         if not RESOURCE_NAME.match(str(name)):
             errors.append(FoundationError(file, line, f"resources.{name}", f"`{name}` is not a resource name",
                                           "Name resources `<source>.<table>`, e.g. `my_api.users` (letters, digits, _)."))
             broken.add(name)
             continue
-        function, target = _load_entry(spec.entry, root, folder.name, file, doc, ("resources", name, "entry"), errors)
+        function, target = _load_entry(folder, spec.entry, ("resources", name, "entry"), errors, reported)
         if function is None:
             broken.add(name)
             continue
-        resource = ResourceDef(name=name, spec=spec, file=file, line=line, folder=folder.name, target=target,
+        resource = ResourceDef(name=name, spec=spec, file=file, line=line, folder=folder.path.name, target=target,
                                function=function)
         _check_arguments(resource, doc, errors)
         items.append(resource)
-    for name, spec in source_specs.items():
+    for name, spec in folder.sources.items():
         if not SOURCE_NAME.match(str(name)):
             errors.append(FoundationError(file, doc.line_of(("sources", name)), f"sources.{name}",
                                           f"`{name}` is not a source name", "Use letters, digits and underscores."))
             continue
         reconcile = None
         if spec.reconcile:
-            reconcile, _ = _load_entry(spec.reconcile, root, folder.name, file, doc, ("sources", name, "reconcile"), errors)
+            reconcile, _ = _load_entry(folder, spec.reconcile, ("sources", name, "reconcile"), errors, reported)
             if reconcile is None:
                 continue
         items.append((name, spec, file, doc, reconcile))
@@ -161,14 +231,19 @@ def _validate_specs(doc: YamlDocument, file: Path, errors: List[FoundationError]
     return found["resources"], found["sources"]
 
 
-def _load_entry(entry, root, folder, file, doc, key, errors):
+def _load_entry(folder: _Folder, entry: str, key: Tuple[str, ...], errors: List[FoundationError], reported: set):
+    target = folder.entries[entry]
     try:
-        target = resolve_entry(entry, root, folder)
-        return import_entry(target), target
+        if isinstance(target, EntryError):
+            raise target
+        return import_entry(target, entry), target
     except EntryError as exc:
-        error = FoundationError(exc.file or file, exc.line or doc.line_of(key), ".".join(key), exc.message, exc.hint)
-        if not (exc.file and any((e.file, e.line, e.message) == (error.file, error.line, error.message) for e in errors)):
-            errors.append(error)  # a module that fails to import is reported once, not for every entry naming it
+        line = exc.line if exc.file else folder.doc.line_of(key)  # a line of the module, or of the YAML
+        error = FoundationError(exc.file or folder.file, line, ".".join(key), exc.message, exc.hint)
+        if exc.file and (error.file, error.line, error.message) in reported:
+            return None, None  # a module that fails to import is reported once, not for every entry naming it
+        reported.add((error.file, error.line, error.message))
+        errors.append(error)
         return None, None
 
 
