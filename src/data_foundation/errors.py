@@ -1,10 +1,11 @@
 """One error type for everything a user can fix: where it is, what is wrong, what to do next."""
 
 import difflib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
+
+from data_foundation.masking import mask_secrets
 
 __all__ = ["FoundationError", "FoundationException", "ValidationFailed", "closest", "did_you_mean", "mask_secrets"]
 
@@ -64,18 +65,6 @@ def closest(value: str, choices: Iterable[str]) -> Optional[str]:
     """The choice most similar to `value`, or None when nothing is close."""
     matches = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
     return matches[0] if matches else None
-
-
-_SECRET_PATTERNS = [
-    re.compile(r"(?i)((?:password|secret|token|api[_-]?key|private[_-]?key|credentials)\s*[=:]\s*)([^\s,;'\"&]+)"),
-    re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)"),
-]
-
-
-def mask_secrets(text: str) -> str:
-    """Replace values that look like secrets (passwords, tokens, URL credentials) with `***`."""
-    text = _SECRET_PATTERNS[0].sub(r"\1***", text)
-    return _SECRET_PATTERNS[1].sub(r"\1***\3", text)
 
 
 def _display_path(path: Path) -> str:
