@@ -1,5 +1,7 @@
 """`pii` in sources.yaml: hashed (salted SHA-256) and dropped columns never reach dlt's files, the destination or the
-logs, in dict pages, single dicts, arrow tables and a `data_from` transformer's input."""
+logs, in dict pages, single dicts, arrow tables, pydantic models, dataclasses, named tuples and a `data_from`
+transformer's input; a row whose columns cannot be known stops the run; a `pii` column that never appears is a
+warning."""
 
 import gzip
 import hashlib
@@ -13,6 +15,7 @@ from typing import Iterator, List
 import duckdb
 import pytest
 
+from conftest import table_counts, write_source
 from data_foundation.building import build_source
 from data_foundation.destinations import create_target
 from data_foundation.loading import load_project
@@ -88,12 +91,7 @@ def sha(value) -> str:
 
 @pytest.fixture
 def crm_root(tmp_path: Path) -> Path:
-    folder = tmp_path / "sources" / "crm"
-    folder.mkdir(parents=True)
-    (folder / "__init__.py").write_text("")
-    (folder / "data.py").write_text(DATA_PY)
-    (folder / "sources.yaml").write_text(SOURCES_YAML)
-    return folder.parent
+    return write_source(tmp_path / "sources", "crm", DATA_PY, SOURCES_YAML)
 
 
 @pytest.fixture
@@ -198,9 +196,10 @@ def test_extracted_files_hold_no_raw_values(crm_root, salt, duckdb_file):
     assert {p: _leaks(t) for p, t in texts.items() if _leaks(t)} == {}
 
 
-def _cli(tmp_path: Path, root: Path, duckdb_file: Path, **env: str) -> subprocess.CompletedProcess:
+def _cli(tmp_path: Path, root: Path, duckdb_file: Path, *tables: str, **env: str) -> subprocess.CompletedProcess:
     environment = {**os.environ, "RUNTIME__LOG_LEVEL": "INFO", "COLUMNS": "200", **env}
-    return subprocess.run([sys.executable, "-m", "data_foundation.cli", "--root", str(root), "run", "crm",
+    selectors = [f"crm.{t}" for t in tables] or ["crm"]
+    return subprocess.run([sys.executable, "-m", "data_foundation.cli", "--root", str(root), "run", *selectors,
                            "--duckdb-file", str(duckdb_file)],
                           cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120)
 
@@ -264,3 +263,107 @@ def test_pii_validation_errors(tmp_path):
     assert "did you mean `hash`" in found[(4, "resources.shop.a.pii.hsh")].hint
     assert "primary/merge key" in found[(8, "resources.shop.b.pii")].message
     assert "incremental cursor" in found[(12, "resources.shop.c.pii")].message
+
+
+ROW_TYPES_PY = '''
+import dataclasses
+from typing import NamedTuple, Optional
+
+import pydantic
+
+
+class Person(pydantic.BaseModel):
+    id: int
+    email: str
+    ssn: Optional[str] = None
+
+
+@dataclasses.dataclass
+class Contact:
+    id: int
+    email: str
+    ssn: str
+
+
+class Row(NamedTuple):
+    id: int
+    email: str
+    ssn: str
+
+
+class Opaque:
+    """Not a row dlt knows how to read: its columns cannot be known before it is serialized."""
+
+    def __init__(self, email):
+        self.email = email
+
+    def __str__(self):
+        return self.email
+
+
+def models():
+    yield [Person(id=1, email="alice.raw@example.com", ssn="123-45-6789"),
+           Person(id=2, email="bob.raw@example.com")]
+
+
+def dataclasses_():
+    yield Contact(id=3, email="carol.raw@example.com", ssn="987-65-4321")
+
+
+def tuples():
+    yield [Row(4, "dave.raw@example.com", "555-00-1111")]
+
+
+def opaque():
+    yield [Opaque("erin.raw@example.com")]
+
+
+def renamed():
+    """The API renamed `email` to `e_mail_address`: the pii list no longer matches."""
+    yield [{"id": 5, "e_mail_address": "erin.raw@example.com", "ssn": "222-33-4444"}]
+'''
+
+ROW_TYPES_YAML = '''
+resources:
+  crm.models: {entry: data.models, primary_key: id, pii: {hash: [email], drop: [ssn]}}
+  crm.dataclasses: {entry: data.dataclasses_, primary_key: id, pii: {hash: [email], drop: [ssn]}}
+  crm.tuples: {entry: data.tuples, primary_key: id, pii: {hash: [email], drop: [ssn]}}
+  crm.opaque: {entry: data.opaque, pii: {hash: [email]}}
+  crm.renamed: {entry: data.renamed, primary_key: id, pii: {hash: [email], drop: [ssn]}}
+'''
+
+
+@pytest.fixture
+def row_types_root(tmp_path: Path) -> Path:
+    return write_source(tmp_path / "sources", "crm", ROW_TYPES_PY, ROW_TYPES_YAML)
+
+
+def test_pydantic_models_dataclasses_and_named_tuples_are_masked(row_types_root, salt, duckdb_file):
+    source = load_project(row_types_root).sources["crm"]
+    run = run_source(source, create_target("duckdb", str(duckdb_file)), tables=["models", "dataclasses", "tuples"])
+    assert run.rows_loaded == {"models": 2, "dataclasses": 1, "tuples": 1}
+    assert run.warnings == []
+    with duckdb.connect(str(duckdb_file), read_only=True) as con:
+        for table, rows in (("models", [(1, sha("alice.raw@example.com")), (2, sha("bob.raw@example.com"))]),
+                            ("dataclasses", [(3, sha("carol.raw@example.com"))]),
+                            ("tuples", [(4, sha("dave.raw@example.com"))])):
+            assert con.sql(f"SELECT id, email FROM crm.{table} ORDER BY id").fetchall() == rows
+            columns = {r[0] for r in con.sql("SELECT column_name FROM information_schema.columns WHERE "
+                                             f"table_schema = 'crm' AND table_name = '{table}'").fetchall()}
+            assert "ssn" not in columns
+    assert _leaks(_all_text_in_duckdb(duckdb_file)) == []
+    files = {str(p): _file_text(p) for p in _files(Path(os.environ["FOUNDATION_PIPELINES_DIR"]))}
+    assert {p: _leaks(t) for p, t in files.items() if _leaks(t)} == {}
+
+
+def test_rows_whose_columns_cannot_be_masked_stop_the_run_before_anything_is_written(row_types_root, salt,
+                                                                                    duckdb_file):
+    source = load_project(row_types_root).sources["crm"]
+    with pytest.raises(RunFailed) as failure:
+        run_source(source, create_target("duckdb", str(duckdb_file)), tables=["opaque"])
+    message = str(failure.value)
+    assert "resource `crm.opaque` declares `pii` but yielded a `" in message and "Opaque`" in message
+    assert _leaks(message) == []
+    files = {str(p): _file_text(p) for p in _files(Path(os.environ["FOUNDATION_PIPELINES_DIR"]))}
+    assert {p: _leaks(t) for p, t in files.items() if _leaks(t)} == {}
+    assert not duckdb_file.exists() or table_counts(duckdb_file, "crm") == {}  # nothing loaded

@@ -1,12 +1,14 @@
 """Validated spec -> dlt resources and sources. No Dagster here, no YAML either."""
 
 import copy
+import dataclasses
 import hashlib
 import inspect
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import dlt
 import pyarrow as pa
+from dlt.common.libs import is_pandas_frame, is_polars_frame, is_pydantic_model
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.extract import DltResource, DltSource
 
@@ -14,21 +16,23 @@ from data_foundation.errors import FoundationException
 from data_foundation.project import ResourceDef, SourceDef
 from data_foundation.spec import PiiSpec
 
-__all__ = ["PII_SALT_ENV", "PII_SALT_KEY", "PiiMasker", "PiiSaltMissing", "build_resource", "build_source",
-           "call_entry", "pii_hash"]
+__all__ = ["PII_SALT_ENV", "PII_SALT_KEY", "PiiAudit", "PiiMasker", "PiiRowTypeRefused", "PiiSaltMissing",
+           "build_resource", "build_source", "call_entry", "pii_hash"]
 
 PII_SALT_KEY = "data_foundation.pii_salt"  # dlt secret: env DATA_FOUNDATION__PII_SALT, or secrets.toml
 PII_SALT_ENV = "DATA_FOUNDATION__PII_SALT"
 
 
 def build_source(source: SourceDef, tables: Optional[Iterable[str]] = None,
-                 keyword_overrides: Optional[Dict[str, Dict[str, Any]]] = None) -> DltSource:
+                 keyword_overrides: Optional[Dict[str, Dict[str, Any]]] = None,
+                 pii_audit: Optional["PiiAudit"] = None) -> DltSource:
     """A fresh `DltSource` for `source` (one per run: dlt resources keep state between iterations).
 
     Args:
         source: the validated source.
         tables: tables to select; all when None.
         keyword_overrides: per table, keyword arguments that replace the YAML's for this run.
+        pii_audit: collects, per resource with `pii`, the columns that never appeared in the data.
 
     Example:
         >>> pipeline.run(build_source(project.sources["my_api"], tables=["users"]))
@@ -37,7 +41,8 @@ def build_source(source: SourceDef, tables: Optional[Iterable[str]] = None,
     built: Dict[str, DltResource] = {}
     for resource in _parents_first(source.resources):
         parent = built.get(resource.spec.data_from.split(".", 1)[1]) if resource.spec.data_from else None
-        built[resource.table] = build_resource(resource, parent=parent, keyword_arguments=overrides.get(resource.table))
+        built[resource.table] = build_resource(resource, parent=parent, keyword_arguments=overrides.get(resource.table),
+                                               pii_audit=pii_audit)
 
     def _resources() -> List[DltResource]:
         return list(built.values())
@@ -50,7 +55,8 @@ def build_source(source: SourceDef, tables: Optional[Iterable[str]] = None,
 
 
 def build_resource(resource: ResourceDef, parent: Optional[DltResource] = None,
-                   keyword_arguments: Optional[Dict[str, Any]] = None) -> DltResource:
+                   keyword_arguments: Optional[Dict[str, Any]] = None,
+                   pii_audit: Optional["PiiAudit"] = None) -> DltResource:
     """One dlt resource (or transformer when `data_from` is set) calling the entry with its YAML arguments."""
     spec = resource.spec
     kwargs = dict(spec.keyword_arguments)
@@ -58,6 +64,8 @@ def build_resource(resource: ResourceDef, parent: Optional[DltResource] = None,
     args = list(spec.arguments)
     function = resource.function
     masker = PiiMasker(resource.name, spec.pii) if spec.pii and (spec.pii.hash or spec.pii.drop) else None
+    if masker is not None and pii_audit is not None:
+        pii_audit.maskers.append(masker)
     pages = _as_arrow if spec.arrow else _iterate
     if parent is not None and spec.incremental is None:
         # no `incremental` parameter here: dlt would resolve its config again for every page the parent yields
@@ -125,10 +133,18 @@ def pii_hash(salt: str, value: Any) -> Optional[str]:
     return hashlib.sha256((salt + str(value)).encode("utf-8")).hexdigest()
 
 
-class PiiMasker:
-    """dlt map step: hashes and drops top-level columns of dict rows and of arrow tables/record batches.
+class PiiRowTypeRefused(FoundationException):
+    """A resource with `pii` yielded something whose columns cannot be masked."""
 
-    Column names match as written or after dlt's snake_case normalisation (`E-Mail` matches `e_mail`).
+
+class PiiMasker:
+    """dlt map step: hashes and drops top-level columns of every row type dlt loads, before anything is written.
+
+    Dict rows are masked as they are; pydantic models, dataclasses, named tuples and objects with `asdict()` become
+    the dicts dlt itself would serialize them to; arrow tables and record batches are masked column-wise, pandas and
+    polars frames after dlt's own conversion to arrow. Anything else (a scalar, an arbitrary object) stops the run:
+    its columns cannot be known, so nothing is written. Column names match as written or after dlt's snake_case
+    normalisation (`E-Mail` matches `e_mail`).
     """
 
     _naming = NamingConvention()
@@ -138,8 +154,11 @@ class PiiMasker:
         self.hashed = {self._naming.normalize_identifier(c) for c in pii.hash} | set(pii.hash)
         self.dropped = {self._naming.normalize_identifier(c) for c in pii.drop} | set(pii.drop)
         self.hash_names = list(pii.hash)
+        self.columns = list(dict.fromkeys([*pii.hash, *pii.drop]))
         self._actions: Dict[str, Optional[str]] = {}
         self._salt: Optional[str] = None
+        self.rows = 0  # rows masked, to tell "the column never appeared" from "no data"
+        self.seen: set = set()  # configured columns found in the data (normalized names)
 
     def salt(self) -> str:
         """The salt from dlt's secrets (read once per run); raises `PiiSaltMissing` naming the setting."""
@@ -160,16 +179,32 @@ class PiiMasker:
             names = {column, self._naming.normalize_identifier(column)}
             found = "drop" if names & self.dropped else "hash" if names & self.hashed else None
             self._actions[column] = found
+            if found is not None:
+                self.seen.update(names)
         return found
+
+    def unseen(self) -> List[str]:
+        """Configured columns that never appeared in any row (a renamed field would leak under its new name)."""
+        return [c for c in self.columns if not ({c, self._naming.normalize_identifier(c)} & self.seen)]
 
     def __call__(self, item: Any) -> Any:
         if isinstance(item, dict):
             return self._mask_row(item)
-        if _is_arrow(item) and hasattr(item, "schema") and hasattr(item, "column"):
-            return self._mask_arrow(item)
-        return item
+        row = _as_row(item)
+        if row is not None:
+            return self._mask_row(row)
+        table = _as_arrow_table(item)
+        if table is not None:
+            return self._mask_arrow(table)
+        if item is None:
+            return item
+        raise PiiRowTypeRefused(
+            f"resource `{self.resource}` declares `pii` but yielded a `{type(item).__module__}."
+            f"{type(item).__qualname__}`, whose columns cannot be masked; nothing was written. Yield dicts, pydantic "
+            "models, dataclasses, arrow tables or data frames")
 
     def _mask_row(self, row: Dict[str, Any]) -> Dict[str, Any]:
+        self.rows += 1
         masked = {}
         for key, value in row.items():
             action = self.action(key)
@@ -180,6 +215,7 @@ class PiiMasker:
         return masked  # a new dict: the entry's rows (possibly shared with a parent's) stay untouched
 
     def _mask_arrow(self, table: Any) -> Any:
+        self.rows += table.num_rows
         schema = table.schema
         actions = [self.action(name) for name in schema.names]
         if not any(actions):
@@ -198,6 +234,51 @@ class PiiMasker:
             arrays.append(column)
             fields.append(field)
         return type(table).from_arrays(arrays, schema=pa.schema(fields, metadata=schema.metadata))
+
+
+class PiiAudit:
+    """The maskers of one run: after it, which `pii` columns never appeared in data that was loaded."""
+
+    def __init__(self) -> None:
+        self.maskers: List[PiiMasker] = []
+
+    def warnings(self) -> List[str]:
+        found = []
+        for masker in self.maskers:
+            unseen = masker.unseen()
+            if masker.rows and unseen:
+                names = ", ".join(f"`{c}`" for c in unseen)
+                found.append(f"resource `{masker.resource}`: pii column(s) {names} never appeared in its "
+                             f"{masker.rows:,} row(s): check the name (a renamed field is loaded unmasked)")
+        return found
+
+
+def _as_row(item: Any) -> Optional[Dict[str, Any]]:
+    """The dict dlt would serialize a row object to (dlt.common.json's encoder), or None for other items."""
+    if hasattr(item, "asdict") and callable(item.asdict):
+        return item.asdict()
+    if hasattr(item, "_asdict"):
+        return item._asdict()
+    if is_pydantic_model(item):
+        return item.model_dump()
+    if dataclasses.is_dataclass(item) and not isinstance(item, type):
+        return dataclasses.asdict(item)
+    return None
+
+
+def _as_arrow_table(item: Any) -> Any:
+    """An arrow table/record batch as it is; a pandas or polars frame converted the way dlt's extractor does."""
+    if _is_arrow(item) and hasattr(item, "schema") and hasattr(item, "column"):
+        return item
+    if is_pandas_frame(item):
+        from dlt.common.libs.pandas import pandas_to_arrow
+
+        return pandas_to_arrow(item)
+    if is_polars_frame(item):
+        from dlt.common.libs.polars import polars_to_arrow
+
+        return polars_to_arrow(item)
+    return None
 
 
 def call_entry(function: Callable, args: List[Any], kwargs: Dict[str, Any], incremental: Any = None) -> Any:
