@@ -16,11 +16,14 @@ def memory_gb() -> float:
 
 
 def dlt_steps(pipeline_name: str, pipelines_dir: Path) -> Dict[str, float]:
-    """Seconds per dlt step from the trace a child process left in its pipelines dir."""
+    """Seconds per dlt step from the trace a child process left in its pipelines dir (foundation keeps one folder per
+    destination and dataset below $FOUNDATION_PIPELINES_DIR, a hand-written pipeline its own right there)."""
     import dlt
 
+    found = sorted(Path(pipelines_dir).glob(f"**/{pipeline_name}/state.json"))
+    folder = found[0].parent.parent if found else Path(pipelines_dir)
     try:
-        trace = dlt.attach(pipeline_name=pipeline_name, pipelines_dir=str(pipelines_dir)).last_trace
+        trace = dlt.attach(pipeline_name=pipeline_name, pipelines_dir=str(folder)).last_trace
     except Exception:  # noqa: BLE001 - the breakdown is informative only
         return {}
     if trace is None:

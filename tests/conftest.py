@@ -27,6 +27,16 @@ def _isolated_dlt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FOUNDATION_USER", "tester")
 
 
+def write_source(root: Path, name: str, data_py: str, sources_yaml: str) -> Path:
+    """A source folder `root/name/` (`__init__.py`, `data.py`, `sources.yaml`); returns `root`."""
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "__init__.py").write_text("")
+    (folder / "data.py").write_text(data_py)
+    (folder / "sources.yaml").write_text(sources_yaml)
+    return root
+
+
 def copy_jaffle(root: Path) -> Path:
     """`root/jaffle_shop/` copied from the repository (no `__pycache__`); returns `root`."""
     shutil.copytree(JAFFLE_FOLDER, root / "jaffle_shop", ignore=shutil.ignore_patterns("__pycache__"))
@@ -54,6 +64,14 @@ def jaffle_env(replica, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SOURCES__JAFFLE_SHOP__BACKOFF_FACTOR", "0.05")
     monkeypatch.setenv("SOURCES__JAFFLE_SHOP__REQUEST_TIMEOUT", "5")
     return replica
+
+
+@pytest.fixture
+def jaffle(jaffle_env, jaffle_root):
+    """The Jaffle Shop source (from `jaffle_root`), pointed at a fresh replica."""
+    from data_foundation.loading import load_project
+
+    return load_project(jaffle_root).sources["jaffle_shop"]
 
 
 @pytest.fixture

@@ -1,15 +1,11 @@
 """Dagster: definitions from source folders, in-process materialization, automation ticks, freshness, checks."""
 
 import datetime as dt
-import subprocess
-import sys
-from pathlib import Path
 
 import dagster as dg
 import duckdb
-import pytest
 
-from conftest import EXAMPLES_ROOT, REPO, query, table_counts
+from conftest import EXAMPLES_ROOT, REPO, query, table_counts, write_source
 from data_foundation.dagster import build_definitions
 from data_foundation.dagster.checks import CHECK_PRIMARY_KEY, CHECK_RECONCILE, CHECK_SCHEMA
 from data_foundation.destinations import create_target
@@ -25,15 +21,6 @@ def _materialize(defs, selection=None, instance=None, **kwargs):
 
 def _spec(defs, key):
     return next(s for s in defs.resolve_all_asset_specs() if s.key == dg.AssetKey(key))
-
-
-def test_definitions_validate_from_the_command_line(tmp_path, jaffle_root):
-    result = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m",
-                             "data_foundation.definitions"], cwd=REPO, capture_output=True, text=True, timeout=300,
-                            env={**__import__("os").environ, "DAGSTER_HOME": str(tmp_path),
-                                 "FOUNDATION_SOURCES_ROOT": str(jaffle_root)})
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "Validation successful" in result.stderr + result.stdout
 
 
 def test_asset_specs_lineage_kinds_metadata_and_freshness(jaffle_root, duckdb_file):
@@ -192,3 +179,42 @@ def test_example_run_config_override(tmp_path):
                           run_config={"ops": {"my_api": {"config": {"keyword_arguments": {"users": {"total": 7}}}}}})
     assert result.success
     assert table_counts(database, "my_api") == {"users": 7}
+
+
+def test_cron_fires_in_its_time_zone(tmp_path):
+    """`0 6 * * *` in Europe/Berlin is 05:00 UTC in winter and 04:00 UTC in summer: a run is requested then, and not
+    at 06:00 UTC (where it would be if the zone were ignored)."""
+    root = write_source(
+        tmp_path / "root", "tz", "def rows():\n    yield [{'id': 1}]\n",
+        "resources:\n  tz.t:\n    entry: data.rows\nsources:\n  tz:\n    resources: [tz.t]\n    meta:\n      dagster:\n"
+        "        automation_condition: on_schedule\n        automation_condition_config:\n"
+        "          cron_schedule: '0 6 * * *'\n          cron_timezone: Europe/Berlin\n")
+    defs = build_definitions(root, create_target("duckdb", ":memory:"))
+    for day, utc_hour in ((dt.date(2024, 1, 15), 5), (dt.date(2024, 7, 15), 4)):
+        instance = dg.DagsterInstance.ephemeral()
+        start = dt.datetime.combine(day, dt.time(utc_hour - 1, 30), tzinfo=dt.timezone.utc)
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=start)
+        requested = []
+        for hours in (1, 2, 3):  # hh:30 after the zone's tick, then after 06:00 UTC (a zone-less tick), then later
+            result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor,
+                                                       evaluation_time=start + dt.timedelta(hours=hours))
+            requested.append(result.total_requested)
+        assert requested == [1, 0, 0], (day, requested)
+
+
+def test_a_dagster_run_waits_for_the_per_source_lock(tmp_path, monkeypatch):
+    """The Dagster path takes the same per-source lock as `foundation run`: while another run holds it, the
+    materialization fails with the CLI's message, and it succeeds once the lock is free."""
+    from data_foundation.loading import load_project
+    from data_foundation.session import source_lock
+
+    target = create_target("duckdb", str(tmp_path / "w.duckdb"))
+    defs = build_definitions(EXAMPLES_ROOT, target)
+    source = load_project(EXAMPLES_ROOT).sources["my_api"]
+    with source_lock(source, target):
+        blocked = _materialize(defs, selection=[dg.AssetKey(["my_api", "users"])], raise_on_error=False)
+    assert not blocked.success
+    failure = next(e for e in blocked.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert "source `my_api` is already being loaded into dataset `my_api`" in str(failure.event_specific_data.error)
+    assert not (tmp_path / "w.duckdb").exists() or table_counts(tmp_path / "w.duckdb", "my_api") == {}
+    assert _materialize(defs, selection=[dg.AssetKey(["my_api", "users"])]).success

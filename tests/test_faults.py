@@ -19,7 +19,6 @@ import pytest
 
 from conftest import FULL_JAFFLE, query, table_counts
 from data_foundation.destinations import create_target
-from data_foundation.loading import load_project
 from data_foundation.running import RunFailed, create_pipeline, run_source
 
 DATASET = "jaffle_shop"
@@ -30,11 +29,6 @@ ORDER_PAGES_OF_100 = -(-FULL_JAFFLE["orders"] // 100)  # 620
 # ---------------------------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------------------------
-@pytest.fixture
-def jaffle(jaffle_env, jaffle_root):
-    return load_project(jaffle_root).sources["jaffle_shop"]
-
-
 class Cli:
     """`foundation run jaffle_shop` as a real process in its own process group, output in files (no pipe to fill)."""
 
@@ -46,7 +40,6 @@ class Cli:
             self.process = subprocess.Popen(command, cwd=tmp_path, env={**os.environ, "COLUMNS": "200", **env},
                                             stdout=out, stderr=err, start_new_session=True)
         self.pid = self.process.pid
-        self.finished_at: Optional[float] = None
 
     @property
     def stderr(self) -> str:
@@ -67,9 +60,7 @@ class Cli:
         assert self.process.wait(10) == -signal.SIGKILL
 
     def wait(self, timeout: float = 90) -> int:
-        code = self.process.wait(timeout)
-        self.finished_at = self.finished_at or time.monotonic()
-        return code
+        return self.process.wait(timeout)
 
     def stop(self) -> None:
         if self.running():
@@ -118,12 +109,17 @@ def _files(folder: Path) -> List[str]:
         return []
 
 
-def packages(pipelines_dir: Path) -> Dict[str, List[Path]]:
-    """dlt's working folder (dlt 1.31): a package being extracted lives in `normalize/<extract id>/<load id>`, is
-    moved to `normalize/extracted/<load id>` when extraction is committed, normalized into `load/new/<load id>`,
+def working_dir(duckdb_file: Path) -> Path:
+    """dlt's working folder of the Jaffle Shop pipeline for dataset `jaffle_shop` in `duckdb_file` (one per
+    destination and dataset, under $FOUNDATION_PIPELINES_DIR)."""
+    return Path(create_target("duckdb", str(duckdb_file)).pipelines_dir(DATASET)) / "foundation_jaffle_shop"
+
+
+def packages(root: Path) -> Dict[str, List[Path]]:
+    """dlt's working folder `root` (dlt 1.31): a package being extracted lives in `normalize/<extract id>/<load id>`,
+    is moved to `normalize/extracted/<load id>` when extraction is committed, normalized into `load/new/<load id>`,
     committed to `load/normalized/<load id>`, loaded (jobs move new_jobs -> started_jobs -> completed_jobs) and
     finally moved to `load/loaded/<load id>`."""
-    root = pipelines_dir / "foundation_jaffle_shop"
     return {
         "extracting": [p for d in _children(root / "normalize") if d.name != "extracted" for p in _children(d)],
         "extracted": _children(root / "normalize" / "extracted"),
@@ -258,7 +254,7 @@ def test_retries_exhausted_fail_readably_and_keep_the_cursor(jaffle, jaffle_env,
 # ---------------------------------------------------------------------------------------------------------------
 @pytest.mark.timeout(150)
 def test_kill_during_extract(jaffle, jaffle_env, duckdb_file, tmp_path, cli):
-    pipelines_dir = tmp_path / "pipelines"
+    pipelines_dir = working_dir(duckdb_file)
     jaffle_env.latency_ms = 20
     run = cli("killed", SOURCES__JAFFLE_SHOP__PAGE_SIZE="100")
     wait_for(lambda: len(order_pages(jaffle_env)) >= 20, run, "20 pages of orders were served")
@@ -285,7 +281,7 @@ def test_kill_during_extract(jaffle, jaffle_env, duckdb_file, tmp_path, cli):
 
 @pytest.mark.timeout(150)
 def test_kill_during_normalize(jaffle, jaffle_env, duckdb_file, tmp_path, cli):
-    pipelines_dir = tmp_path / "pipelines"
+    pipelines_dir = working_dir(duckdb_file)
     run = cli("killed")
 
     def normalizing() -> bool:
@@ -316,7 +312,7 @@ def test_kill_during_normalize(jaffle, jaffle_env, duckdb_file, tmp_path, cli):
 
 @pytest.mark.timeout(150)
 def test_kill_during_load(jaffle, jaffle_env, duckdb_file, tmp_path, cli):
-    pipelines_dir = tmp_path / "pipelines"
+    pipelines_dir = working_dir(duckdb_file)
     run = cli("killed")
 
     def merging_orders() -> bool:
@@ -340,6 +336,9 @@ def test_kill_during_load(jaffle, jaffle_env, duckdb_file, tmp_path, cli):
     recovery = recover_and_rerun(jaffle, duckdb_file, jaffle_env)
     assert loads(duckdb_file)[load_id] == 0  # the killed run's package, completed by the next run
     assert not packages(pipelines_dir)["normalized"]
+    # its rows are reported: normalized by the killed run, their counts come from the row journal
+    assert recovery.resumed == FULL_JAFFLE
+    assert recovery.rows_loaded["orders"] == FULL_JAFFLE["orders"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -353,7 +352,7 @@ def _flat(text: str) -> str:
 def test_second_run_of_the_same_source_fails_or_waits(jaffle, jaffle_env, duckdb_file, tmp_path, cli):
     jaffle_env.latency_ms = 200  # the first run holds the lock while the others start
     first = cli("first")
-    lock = tmp_path / "pipelines" / "foundation_jaffle_shop.lock"
+    lock = working_dir(duckdb_file).parent / "foundation_jaffle_shop.lock"
     wait_for(lambda: lock.exists() and lock.read_text() == f"pid {first.pid}" and order_pages(jaffle_env), first,
              "the first run took the lock and started extracting")
 
@@ -372,11 +371,14 @@ def test_second_run_of_the_same_source_fails_or_waits(jaffle, jaffle_env, duckdb
     jaffle_env.latency_ms = 0
     assert first.wait(90) == 0, first.stderr
     assert waiting.wait(60) == 0, waiting.stderr
-    assert waiting.finished_at >= first.finished_at
     assert "already being loaded" not in waiting.stderr
     assert_exact(duckdb_file, jaffle_env)
-    # the waiting run loaded after the first had finished: two loads, and every order is from the first one
+    # the waiting run started extracting only once the first one's load was complete (a load id is the time its
+    # extraction started), and every order is from the first load
     first_load, waiting_load = sorted(loads(duckdb_file))
+    (first_completed,) = query(duckdb_file, f"SELECT inserted_at FROM {DATASET}._dlt_loads WHERE load_id = ?",
+                               [first_load])[0]
+    assert float(waiting_load) > first_completed.timestamp()
     assert query(duckdb_file, f"SELECT DISTINCT _dlt_load_id FROM {DATASET}.orders") == [(first_load,)]
     assert query(duckdb_file, f"SELECT DISTINCT _dlt_load_id FROM {DATASET}.customers") == [(waiting_load,)]
 
@@ -394,7 +396,7 @@ def test_other_pipelines_dir_same_duckdb_file_fails_clearly(jaffle, jaffle_env, 
     # freeze the first run while it holds DuckDB's write lock (it only does while syncing and loading)
     deadline = time.monotonic() + 90
     while True:
-        wait_for(lambda: bool(packages(tmp_path / "pipelines")["normalized"]), first, "the first run is loading")
+        wait_for(lambda: bool(packages(working_dir(duckdb_file))["normalized"]), first, "the first run is loading")
         first.signal(signal.SIGSTOP)
         if duckdb_locked(duckdb_file):
             break
@@ -413,7 +415,7 @@ def test_other_pipelines_dir_same_duckdb_file_fails_clearly(jaffle, jaffle_env, 
     assert f"Error: source `jaffle_shop` failed in step `sync`: DuckDB file `{duckdb_file}` is in use by another " \
            f"process (PID {first.pid})" in message, message
     assert "credentials" not in message and "internet" not in message
-    state = packages(other)
+    state = packages(next(iter(other.glob("*/foundation_jaffle_shop")), other))
     assert not (state["extracting"] or state["extracted"] or state["normalized"])  # it stopped before extracting
 
     assert first.wait(90) == 0, first.stderr

@@ -7,16 +7,10 @@ import pytest
 
 from conftest import query, table_counts
 from data_foundation.destinations import create_target
-from data_foundation.loading import load_project
 from data_foundation.reconcile import reconcile
 from data_foundation.running import RunFailed, run_source
 
 FULL = {"customers": 935, "orders": 61_948, "items": 90_900, "products": 10, "stores": 6, "supplies": 65}
-
-
-@pytest.fixture
-def jaffle(jaffle_env, jaffle_root):
-    return load_project(jaffle_root).sources["jaffle_shop"]
 
 
 def _order_pages(replica):

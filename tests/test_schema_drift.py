@@ -3,7 +3,6 @@
 `schema_contract: freeze` fails the run with a message naming the table, the column and the contract."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +13,6 @@ from conftest import copy_jaffle, query, table_counts
 from data_foundation.destinations import create_target
 from data_foundation.loading import load_project
 from data_foundation.running import RunFailed, run_source
-
-
-@pytest.fixture
-def jaffle(jaffle_env, jaffle_root):
-    return load_project(jaffle_root).sources["jaffle_shop"]
 
 
 def _columns(path: Path, table: str) -> dict:

@@ -4,9 +4,10 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 import dlt
+from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.pipeline import get_dlt_pipelines_dir
 
 from data_foundation.errors import did_you_mean
@@ -20,7 +21,7 @@ DEFAULT_DUCKDB_FILE = "foundation.duckdb"
 
 @dataclass(frozen=True)
 class Target:
-    """A destination plus the dataset prefix and the folder where dlt keeps local pipeline working state."""
+    """A destination plus how datasets are named in it and where dlt keeps each dataset's local working state."""
 
     destination_name: str
     destination: Any
@@ -28,26 +29,39 @@ class Target:
     duckdb_file: Optional[Path] = None
     dataset_suffix: str = ""
     name: str = ""  # the target's name in foundation.toml, if it came from there
+    location: str = ""  # non-secret parts of the credentials (host, database, ...) that tell two servers apart
 
     def dataset_name(self, source: str) -> str:
+        """The dataset (schema) `source` loads into, as dlt creates it: prefix and suffix applied, then normalized
+        with dlt's naming convention (`{user}` = `John.Doe` gives `jaffle_shop_john_doe`)."""
+        return _NAMING.normalize_identifier(self.dataset_pattern(source))
+
+    def dataset_pattern(self, source: str = "<source>") -> str:
+        """The dataset name before dlt normalizes it, e.g. `<source>_tester` for showing the naming rule."""
         user = developer_name()
         return f"{self.dataset_prefix.format(user=user)}{source}{self.dataset_suffix.format(user=user)}"
 
-    @property
-    def pipelines_dir(self) -> str:
-        """Local pipeline state is a cache of what dlt keeps in the destination: one folder per destination,
-        so loading a new DuckDB file never reuses a cursor that belongs to another database."""
-        if os.environ.get("FOUNDATION_PIPELINES_DIR"):
-            return os.environ["FOUNDATION_PIPELINES_DIR"]
-        identity = str(self.duckdb_file.resolve()) if self.duckdb_file else f"{self.name}:{self.destination_name}"
-        digest = hashlib.sha1(identity.encode()).hexdigest()[:12]
-        return str(Path(get_dlt_pipelines_dir()) / "foundation" / digest)
+    def pipelines_dir(self, dataset: str) -> str:
+        """dlt's local working folder for one dataset of this destination: `<base>/<destination>_<dataset>_<hash>`.
+
+        The local state (incremental cursors, pending load packages) is a cache of what dlt keeps in the
+        destination's dataset; keying the folder by destination and dataset means a cursor or an unfinished package
+        never crosses into another dataset or database. The base is `$FOUNDATION_PIPELINES_DIR`, else
+        `<dlt pipelines dir>/foundation`.
+        """
+        base = os.environ.get("FOUNDATION_PIPELINES_DIR") or str(Path(get_dlt_pipelines_dir()) / "foundation")
+        where = str(self.duckdb_file.resolve()) if self.duckdb_file else f"{self.name}:{self.location}"
+        digest = hashlib.sha1(f"{self.destination_name}|{where}|{dataset}".encode()).hexdigest()[:10]
+        return str(Path(base) / f"{self.destination_name}_{dataset}_{digest}")
 
     @property
     def loader_file_format(self) -> Optional[str]:
         """Parquet where the destination takes it: dlt's insert_values default is ~13x slower on DuckDB."""
         caps = self.destination.capabilities()
         return "parquet" if "parquet" in (caps.supported_loader_file_formats or []) else None
+
+
+_NAMING = NamingConvention()
 
 
 def create_target(destination: str = "duckdb", duckdb_file: Optional[str] = None, dataset_prefix: str = "") -> Target:
@@ -88,7 +102,25 @@ def _build(spec: TargetSpec, name: str = "") -> Target:
         destination = dlt.destinations.duckdb(str(path.resolve()), **spec.options)
         return Target("duckdb", destination, spec.dataset_prefix, path, spec.dataset_suffix, name)
     destination = dlt.destination(spec.destination, credentials=dict(spec.credentials) or None, **spec.options)
-    return Target(spec.destination, destination, spec.dataset_prefix, None, spec.dataset_suffix, name)
+    return Target(spec.destination, destination, spec.dataset_prefix, None, spec.dataset_suffix, name,
+                  _location(spec.destination, spec.credentials))
+
+
+def _location(destination: str, credentials: Dict[str, Any]) -> str:
+    """Where a server-based destination is, from the non-secret credentials of the target and of dlt's providers
+    (env vars, secrets.toml), so two servers never share a local working folder. Secrets are never part of it."""
+    found = dict(credentials)
+    for key in ("host", "port", "database", "account", "project_id", "server_hostname", "http_path", "catalog",
+                "bucket_url"):
+        if key not in found:
+            value = dlt.config.get(f"destination.{destination}.credentials.{key}") \
+                if key != "bucket_url" else dlt.config.get(f"destination.{destination}.{key}")
+            if value is not None:
+                found[key] = value
+    return ",".join(f"{k}={found[k]}" for k in sorted(found) if k.lower() not in _SECRET_FIELDS)
+
+
+_SECRET_FIELDS = {"password", "private_key", "private_key_passphrase", "token", "secret", "api_key", "refresh_token"}
 
 
 def _is_destination(name: str) -> bool:

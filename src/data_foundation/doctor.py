@@ -27,6 +27,7 @@ from packaging.specifiers import SpecifierSet
 from rich.console import Console
 from rich.markup import escape
 
+from data_foundation.credentials import credentials_env, credentials_type, missing_fields, usually_needed
 from data_foundation.errors import mask_secrets
 
 __all__ = ["Check", "CORE_PACKAGES", "REQUIRED_CONFIG_ATTRIBUTE", "print_checklist", "run_checks"]
@@ -221,7 +222,7 @@ def _target_check(target_name: Optional[str], duckdb_file: Optional[str], redact
         return Check("target", FAIL, redact(_describe(exc)), error=exc,
                      fixes=["fix `[targets.<name>]` in foundation.toml, or pass --target dev|prod|<dlt destination>"]), None
     where = f", DuckDB file {target.duckdb_file.resolve()}" if target.duckdb_file else ""
-    dataset = target.dataset_name("<source>")
+    dataset = target.dataset_pattern()
     return Check("target", OK, f"`{name}` → {target.destination_name}{where}, datasets `{dataset}`"), target
 
 
@@ -341,24 +342,23 @@ def _credentials_check(target, redact: _Redactor) -> Check:
     if target.duckdb_file is not None:
         return Check(name, OK, "DuckDB needs no credentials")
     dest = destination.destination_name
-    credentials_type = _credentials_type(destination)
+    kind = credentials_type(destination)
     try:
         config = destination.configuration(get_destination_client_initial_config(destination, "foundation_doctor"))
     except ConfigFieldMissingException as exc:
-        missing, resolved = _missing_fields(exc, ["destination", dest])
-        fields = [_field_of(env) for env in missing]
-        also = [f for f in getattr(credentials_type, "__config_gen_annotations__", [])
-                if f not in resolved and f not in fields and _default_of(credentials_type, f) is None]
-        fixes = [_env_fix(env, credentials_type) for env in missing]
-        fixes += [_env_fix(_credentials_env(dest, f), credentials_type) for f in also]
+        missing, resolved = missing_fields(exc, ["destination", dest])
+        fields = [env.rsplit("__", 1)[-1].lower() for env in missing]
+        also = usually_needed(kind, fields, resolved)
+        fixes = [_env_fix(env, kind) for env in missing]
+        fixes += [_env_fix(credentials_env(dest, f), kind) for f in also]
         tables = ", ".join(dict.fromkeys(f"[{'.'.join(env.lower().split('__')[:-1])}]" for env in missing))
         fixes.append(f"or put them under {tables} in .dlt/secrets.toml (never in foundation.toml)")
         notes = [f"usually needed too: {', '.join(also)}"] if also else []
         return Check(name, FAIL, f"{dest}: missing {', '.join(fields)}", notes=notes, fixes=fixes, error=exc)
     except Exception as exc:  # e.g. dlt's ConfigurationValueError: "requires `username` and `password`"
-        known = _fields_of(credentials_type)
+        known = _fields_of(kind)
         named = [f for f in dict.fromkeys(re.findall(r"`(\w+)`", str(exc))) if f in known]
-        fixes = [_env_fix(_credentials_env(dest, f), credentials_type) for f in named]
+        fixes = [_env_fix(credentials_env(dest, f), kind) for f in named]
         fixes.append(f"or put them under [destination.{dest}.credentials] in .dlt/secrets.toml")
         return Check(name, FAIL, f"{dest}: {redact(_first_line(exc))}", fixes=fixes, error=exc)
     credentials = getattr(config, "credentials", None)
@@ -378,55 +378,11 @@ _SHOWN_FIELDS = ("host", "port", "database", "username", "password", "private_ke
                  "authenticator", "warehouse", "role", "project_id", "client_email", "server_hostname", "http_path")
 
 
-def _missing_fields(exc, sections: List[str]) -> Tuple[List[str], Set[str]]:
-    """The env var of every missing field (the most specific lookup dlt tried) and the fields that resolved."""
-    missing: List[str] = []
-    resolved: Set[str] = set()
-    for field_name, traces in exc.traces.items():
-        nested = [t for t in traces if hasattr(t, "traces")]  # a nested configuration such as `credentials`
-        if nested:
-            resolved.update(nested[0].resolved_fields_set or [])
-            for sub_name, sub_traces in nested[0].traces.items():
-                missing.append(_env_of(sub_traces, [*sections, field_name, sub_name]))
-        elif field_name not in ("dataset_name", "local_dir"):  # both are set by the pipeline during a run
-            missing.append(_env_of(traces, [*sections, field_name]))
-    return list(dict.fromkeys(missing)), resolved
-
-
-def _env_of(traces: List[Any], parts: List[str]) -> str:
-    for trace in traces:
-        if getattr(trace, "provider", "") == "Environment Variables" and getattr(trace, "key", ""):
-            return trace.key
-    return "__".join(parts).upper()
-
-
-def _field_of(env: str) -> str:
-    return env.rsplit("__", 1)[-1].lower()
-
-
-def _credentials_env(dest: str, field_name: str) -> str:
-    return f"DESTINATION__{dest.upper()}__CREDENTIALS__{field_name.upper()}"
-
-
-def _credentials_type(destination) -> Any:
-    try:
-        return destination.spec.credentials_type(destination.spec())
-    except Exception:
-        return None
-
-
 def _fields_of(credentials_type) -> List[str]:
     try:
         return list(credentials_type().get_resolvable_fields())
     except Exception:
         return []
-
-
-def _default_of(credentials_type, field_name: str) -> Any:
-    try:
-        return getattr(credentials_type(), field_name, None)
-    except Exception:
-        return None
 
 
 def _env_fix(env: str, credentials_type) -> str:

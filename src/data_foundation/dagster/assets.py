@@ -1,18 +1,21 @@
 """One subsettable multi-asset per source: a thin wrapper over `multi_asset` with the translator's specs and
 dagster-dlt's resource."""
 
+import contextlib
 import datetime as dt
 from typing import Any, Dict, Iterator, List, Optional
 
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
-from data_foundation.building import build_source
+from data_foundation.building import PiiAudit, build_source
 from data_foundation.dagster.translator import FoundationTranslator, upstream_key
 from data_foundation.destinations import Target
-from data_foundation.project import ResourceDef, SourceDef
-from data_foundation.running import create_pipeline, load_session, source_lock
-from data_foundation.spec import PartitionSpec
+from data_foundation.errors import FoundationException, mask_secrets
+from data_foundation.project import SourceDef
+from data_foundation.running import step_errors
+from data_foundation.session import load_session
+from data_foundation.spec import PARTITION_FORMATS, PartitionSpec
 
 __all__ = ["LoadConfig", "build_source_assets", "build_upstream_specs", "pool_name"]
 
@@ -53,21 +56,43 @@ def build_source_assets(source: SourceDef, target: Target) -> dg.AssetsDefinitio
             window = _window_arguments(partition, context.partition_time_window)
             for resource in source.resources:
                 overrides[resource.table] = {**window, **overrides.get(resource.table, {})}
-        pipeline = create_pipeline(source, target)
-        # the same guard rails as `foundation run`: one run per source, an interrupted load completed first
-        with source_lock(source, target), load_session(pipeline):
+        audit = PiiAudit()
+        # the same guard rails as `foundation run`: one run per source and dataset, local state that agrees with the
+        # destination, an interrupted load completed first, secrets masked in whatever fails
+        with _masked_failure(source, target), load_session(source, target) as session:
+            for warning in session.warnings:
+                context.log.warning(warning)
+            if session.resumed:
+                context.log.warning(f"completed the load an interrupted run left: {_rows(session.resumed)}")
             events = dlt.run(
                 context=context,
-                dlt_source=build_source(source, keyword_overrides=overrides),
-                dlt_pipeline=pipeline,
+                dlt_source=build_source(source, keyword_overrides=overrides, pii_audit=audit),
+                dlt_pipeline=session.pipeline,
                 dagster_dlt_translator=translator,
                 loader_file_format=target.loader_file_format,
                 refresh="drop_resources" if config.full_refresh else None,
             )
             for event in events:
                 yield _with_zero_rows(event)
+        for warning in audit.warnings():
+            context.log.warning(warning)
 
     return _assets
+
+
+@contextlib.contextmanager
+def _masked_failure(source: SourceDef, target: Target) -> Iterator[None]:
+    """A failed load as a Dagster `Failure` whose description is the CLI's one line, secrets masked, and with no
+    chained exception: Dagster stores the whole cause chain in its event log, user code's messages included."""
+    try:
+        with step_errors(source, target):
+            yield
+    except FoundationException as exc:
+        raise dg.Failure(description=mask_secrets(str(exc))) from None
+
+
+def _rows(counts: Dict[str, int]) -> str:
+    return ", ".join(f"{table} {count:,}" for table, count in sorted(counts.items()))
 
 
 def build_upstream_specs(source: SourceDef) -> List[dg.AssetSpec]:
@@ -102,7 +127,7 @@ def _partition(source: SourceDef) -> Optional[PartitionSpec]:
 def _partitions_def(partition: PartitionSpec) -> dg.PartitionsDefinition:
     classes = {"hourly": dg.HourlyPartitionsDefinition, "daily": dg.DailyPartitionsDefinition,
                "weekly": dg.WeeklyPartitionsDefinition, "monthly": dg.MonthlyPartitionsDefinition}
-    fmt = "%Y-%m-%d-%H:%M" if partition.type == "hourly" else "%Y-%m-%d"
+    fmt = PARTITION_FORMATS[partition.type][0]  # the format validation checked `start` and `end` against
     return classes[partition.type](start_date=partition.start, end_date=partition.end, fmt=fmt)
 
 

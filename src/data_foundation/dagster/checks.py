@@ -4,12 +4,11 @@ import json
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import dagster as dg
-import dlt
 
 from data_foundation.dagster.translator import asset_key
 from data_foundation.destinations import Target
 from data_foundation.project import ResourceDef, SourceDef
-from data_foundation.running import create_pipeline
+from data_foundation.session import create_pipeline
 
 __all__ = ["build_checks", "CHECK_PRIMARY_KEY", "CHECK_RECONCILE", "CHECK_SCHEMA"]
 

@@ -11,6 +11,7 @@ from data_foundation.dagster.assets import build_source_assets, build_upstream_s
 from data_foundation.dagster.checks import build_checks
 from data_foundation.destinations import Target, resolve_target
 from data_foundation.loading import load_project
+from data_foundation.masking import install_log_masking
 
 __all__ = ["build_definitions"]
 
@@ -23,6 +24,7 @@ def build_definitions(root: Optional[Path] = None, target: Optional[Target] = No
         >>> defs = build_definitions(Path("dlthub"), create_target("duckdb", "warehouse.duckdb"))
         >>> dg.materialize(defs.get_asset_graph().assets_defs, resources={"dlt": DagsterDltResource()})
     """
+    install_log_masking()  # dlt's and the user's log records reach Dagster's event log and compute logs masked
     project = load_project(root)
     target = target or resolve_target()
     sources = list(project.sources.values())
