@@ -108,3 +108,54 @@ def test_targets_from_foundation_toml(tmp_path):
     result = foundation("--root", str(EXAMPLES_ROOT), "run", "my_api.users", "--destination", "duckdb", cwd=tmp_path)
     assert result.returncode == 0
     assert table_counts(tmp_path / "foundation.duckdb", "my_api") == {"users": 250}  # no target, no suffix
+
+
+def test_global_options_work_before_and_after_the_command(tmp_path):
+    after = foundation("run", "my_api.users", "--root", str(EXAMPLES_ROOT), "--duckdb-file", "a.duckdb", "--debug",
+                       cwd=tmp_path)
+    assert after.returncode == 0, after.stderr
+    assert table_counts(tmp_path / "a.duckdb", "my_api_tester") == {"users": 250}
+    listed = foundation("list", "--root", str(EXAMPLES_ROOT), cwd=tmp_path)
+    assert listed.returncode == 0 and ["my_api", "users"] == table_rows(listed.stdout)[0][:2]
+    debug = foundation("run", "nope", "--root", str(EXAMPLES_ROOT), "--debug", cwd=tmp_path)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr  # --debug after the command took effect
+
+
+def test_version_and_help_without_type_noise(tmp_path):
+    from importlib.metadata import version
+
+    result = foundation("--version", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == f"foundation (data-foundation) {version('data-foundation')}"
+    text = foundation("run", "--help", cwd=tmp_path).stdout  # the command with every kind of parameter
+    assert "--root" in text and "--no-reconcile" in text and "[SELECTOR]..." in text, text
+    assert not re.search(r"<(bool|str|int|path|list\[\w+\])>", text), text
+
+
+def test_mistakes_are_not_reported_as_bugs(tmp_path):
+    typo = foundation("--root", str(EXAMPLES_ROOT), "run", "my_api.user", cwd=tmp_path)
+    assert typo.returncode == 1 and "--debug" not in typo.stderr
+    missing = foundation("run", "--root", "nowhere", cwd=tmp_path)
+    assert missing.returncode == 1
+    text = flat(missing.stderr)
+    assert "sources root `nowhere` is not a directory" in text and "--debug" not in text
+    assert "foundation validate" not in text and "run `foundation run` again" in text
+
+
+def test_missing_destination_credentials_name_every_setting(tmp_path):
+    result = foundation("--root", str(EXAMPLES_ROOT), "run", "my_api.users", "--target", "postgres", cwd=tmp_path)
+    assert result.returncode == 1
+    text = flat(result.stderr)
+    assert "destination `postgres` is missing credentials: database, password, username, host" in text
+    for field in ("DATABASE", "PASSWORD", "USERNAME", "HOST"):
+        assert f"DESTINATION__POSTGRES__CREDENTIALS__{field}" in text
+    assert "FOUNDATION_MY_API__" not in text and "Traceback" not in result.stderr
+
+
+def test_printed_dataset_is_the_schema_dlt_creates(tmp_path):
+    """A user name with non-identifier characters: the message and the summary name the schema as dlt normalizes it."""
+    result = foundation("--root", str(EXAMPLES_ROOT), "run", "my_api.users", "--dataset-prefix", "Raw-",
+                        cwd=tmp_path, FOUNDATION_USER="John.Doe")
+    assert result.returncode == 0, result.stderr
+    assert "into duckdb dataset `raw_my_api_john_doe`" in flat(result.stderr)
+    assert table_rows(result.stdout) == [["raw_my_api_john_doe", "users", "250", "250"]]
+    assert table_counts(tmp_path / "foundation.duckdb", "raw_my_api_john_doe") == {"users": 250}

@@ -367,3 +367,13 @@ def test_rows_whose_columns_cannot_be_masked_stop_the_run_before_anything_is_wri
     files = {str(p): _file_text(p) for p in _files(Path(os.environ["FOUNDATION_PIPELINES_DIR"]))}
     assert {p: _leaks(t) for p, t in files.items() if _leaks(t)} == {}
     assert not duckdb_file.exists() or table_counts(duckdb_file, "crm") == {}  # nothing loaded
+
+
+def test_a_pii_column_that_never_appears_is_a_warning(row_types_root, salt, duckdb_file, tmp_path):
+    source = load_project(row_types_root).sources["crm"]
+    run = run_source(source, create_target("duckdb", str(duckdb_file)), tables=["renamed"])
+    assert run.warnings == ["resource `crm.renamed`: pii column(s) `email` never appeared in its 1 row(s): check "
+                            "the name (a renamed field is loaded unmasked)"]
+    result = _cli(tmp_path, row_types_root, tmp_path / "cli.duckdb", "renamed")
+    assert result.returncode == 0, result.stderr
+    assert "Warning: resource `crm.renamed`: pii column(s) `email` never appeared" in " ".join(result.stderr.split())

@@ -1,6 +1,7 @@
 """The `foundation` command: thin wrappers over loading, running and scaffolding, rendered with rich."""
 
 import contextlib
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -14,7 +15,8 @@ from rich.markup import escape
 
 from data_foundation.errors import FoundationException, ValidationFailed, mask_secrets
 from data_foundation.loading import default_root, load_project, validate_root
-from data_foundation.render import print_errors, run_table, sources_table
+from data_foundation.masking import MaskingStream, install_log_masking
+from data_foundation.render import print_errors, print_reconciliation, run_table, sources_table
 from data_foundation.scaffold import scaffold_source
 
 __all__ = ["app", "main"]
@@ -24,46 +26,76 @@ app = typer.Typer(help="Declarative ingestion: source folders -> dlt pipelines -
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
+ROOT_HELP = "Sources root (default: $FOUNDATION_SOURCES_ROOT or ./dlthub)."
+DEBUG_HELP = "Show Python tracebacks."
+DEFAULT_DAGSTER_HOME = Path(".dagster_home")
+
 
 class _State:
     root: Optional[Path] = None
     debug: bool = False
+    command: str = ""
 
 
 state = _State()
 
 
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"foundation (data-foundation) {importlib.metadata.version('data-foundation')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _options(
-    root: Optional[Path] = typer.Option(None, "--root", help="Sources root (default: $FOUNDATION_SOURCES_ROOT or ./dlthub)."),
-    debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
+    root: Optional[Path] = typer.Option(None, "--root", metavar="DIR", help=ROOT_HELP),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Show the version and exit."),
 ) -> None:
     state.root, state.debug = root, debug
 
 
+# `--root` and `--debug` work where users type them: before the command or after it
+def _root_option() -> typer.models.OptionInfo:
+    return typer.Option(None, "--root", metavar="DIR", help=ROOT_HELP)
+
+
+def _debug_option() -> typer.models.OptionInfo:
+    return typer.Option(False, "--debug", help=DEBUG_HELP)
+
+
+def _use(command: str, root: Optional[Path], debug: bool) -> None:
+    state.command = command
+    state.root = root or state.root
+    state.debug = debug or state.debug
+
+
 @contextlib.contextmanager
 def _errors() -> Iterator[None]:
-    """Known failures print `Error:` lines and exit 1; a traceback only with --debug."""
+    """Known failures print `Error:` lines and exit 1; a traceback only with --debug, and the hint to use --debug
+    only for failures foundation did not expect (a bug, not a mistake in the sources or the command)."""
     try:
         yield
     except typer.Exit:
         raise
     except ValidationFailed as exc:
         print_errors(err_console, exc.errors)
-        err_console.print(f"[red]{len(exc.errors)} problem(s) found.[/] Fix them and run `foundation validate` again.")
+        again = "validate" if state.command == "validate" else state.command
+        err_console.print(f"[red]{len(exc.errors)} problem(s) found.[/] Fix {'it' if len(exc.errors) == 1 else 'them'}"
+                          f" and run `foundation {again}` again.")
         _exit(exc)
     except KeyboardInterrupt:
         err_console.print("[red]Interrupted.[/]")
         raise typer.Exit(130)
-    except Exception as exc:  # anything else still gets one readable line
-        err_console.print(f"[bold red]Error:[/] {escape(mask_secrets(_describe(exc)))}")
-        if not state.debug:
-            err_console.print("[dim]Run with --debug for the traceback.[/]")
+    except FoundationException as exc:
+        err_console.print(f"[bold red]Error:[/] {escape(mask_secrets(str(exc)))}")
         _exit(exc)
-
-
-def _describe(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, FoundationException) else f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # a failure foundation did not expect still gets one readable line
+        err_console.print(f"[bold red]Error:[/] {escape(mask_secrets(f'{type(exc).__name__}: {exc}'))}")
+        if not state.debug:
+            err_console.print("[dim]This looks like a bug: run again with --debug for the traceback.[/]")
+        _exit(exc)
 
 
 def _exit(exc: BaseException) -> None:
@@ -72,15 +104,20 @@ def _exit(exc: BaseException) -> None:
     raise typer.Exit(1)
 
 
-def _root(root: Optional[Path] = None) -> Path:
-    return root or state.root or default_root()
+def _root() -> Path:
+    return state.root or default_root()
 
 
 @app.command()
-def validate(root: Optional[Path] = typer.Argument(None, help="Sources root to check (default: --root).")) -> None:
+def validate(
+    root_argument: Optional[Path] = typer.Argument(None, metavar="[ROOT]", help="Sources root to check (default: --root)."),
+    root: Optional[Path] = _root_option(),
+    debug: bool = _debug_option(),
+) -> None:
     """Check every source folder and report all problems in one pass."""
+    _use("validate", root_argument or root, debug)
     with _errors():
-        project, errors = validate_root(_root(root))
+        project, errors = validate_root(_root())
         print_errors(err_console, project.warnings, label="Warning")
         if errors:
             raise ValidationFailed(errors)
@@ -90,30 +127,41 @@ def validate(root: Optional[Path] = typer.Argument(None, help="Sources root to c
 
 
 @app.command("list")
-def list_sources() -> None:
+def list_sources(root: Optional[Path] = _root_option(), debug: bool = _debug_option()) -> None:
     """Sources, tables, dispositions, keys and schedules."""
+    _use("list", root, debug)
     with _errors():
         console.print(sources_table(load_project(_root())))
 
 
 @app.command()
 def run(
-    selectors: Optional[List[str]] = typer.Argument(None, help="`source` or `source.table`; default: all."),
-    target_name: Optional[str] = typer.Option(None, "--target", "-t", envvar="FOUNDATION_TARGET",
+    selectors: Optional[List[str]] = typer.Argument(None, metavar="[SELECTOR]...",
+                                                    help="`source` or `source.table`; default: all."),
+    target_name: Optional[str] = typer.Option(None, "--target", "-t", envvar="FOUNDATION_TARGET", metavar="NAME",
                                               help="Target from foundation.toml (dev, prod, ...) or a dlt destination "
                                                    "name; default dev."),
-    destination: Optional[str] = typer.Option(None, "--destination", "-d",
+    destination: Optional[str] = typer.Option(None, "--destination", "-d", metavar="NAME",
                                               help="A dlt destination name, without a target's dataset suffix."),
-    duckdb_file: Optional[Path] = typer.Option(None, "--duckdb-file", envvar="FOUNDATION_DUCKDB_FILE",
+    duckdb_file: Optional[Path] = typer.Option(None, "--duckdb-file", envvar="FOUNDATION_DUCKDB_FILE", metavar="FILE",
                                                help="DuckDB database file (default ./foundation.duckdb)."),
-    dataset_prefix: Optional[str] = typer.Option(None, "--dataset-prefix", help="Prefix for every dataset name."),
+    dataset_prefix: Optional[str] = typer.Option(None, "--dataset-prefix", metavar="PREFIX",
+                                                 help="Prefix for every dataset name."),
     full_refresh: bool = typer.Option(False, "--full-refresh", help="Drop the selected tables and their state first."),
+    no_reconcile: bool = typer.Option(False, "--no-reconcile",
+                                      help="Do not compare row counts with the source's `reconcile` entry."),
+    root: Optional[Path] = _root_option(),
+    debug: bool = _debug_option(),
 ) -> None:
-    """Load sources with dlt into the target, with live progress and a summary of rows per table."""
+    """Load sources with dlt into the target, with live progress and a summary of rows per table.
+
+    Exit 1 when a load fails, or when a reconciliation finds other row counts than the source reports."""
     from data_foundation.destinations import create_target, resolve_target
     from data_foundation.progress import RichCollector
+    from data_foundation.reconcile import reconcile
     from data_foundation.running import run_source
 
+    _use("run", root, debug)
     with _errors():
         project = load_project(_root())
         print_errors(err_console, project.warnings, label="Warning")
@@ -126,27 +174,27 @@ def run(
             err_console.print(f"Loading [bold]{source.name}[/] ({', '.join(tables)}) into {target.destination_name} "
                               f"dataset `{target.dataset_name(source.dataset_name)}`")
             runs.append(run_source(source, target, tables, full_refresh, RichCollector(err_console)))
-            for line in _reconciliation_lines(source, runs[-1]):
-                console.print(line)
+            for warning in runs[-1].warnings:
+                err_console.print(f"[bold yellow]Warning:[/] {escape(mask_secrets(warning))}")
         console.print(run_table(runs))
         total = sum(sum(r.rows_loaded.values()) for r in runs)
         console.print(f"[green]Done[/]: {total:,} rows loaded in {time.monotonic() - started:.1f} s.")
-
-
-def _reconciliation_lines(source, source_run) -> List[str]:
-    from data_foundation.reconcile import reconcile
-
-    result = reconcile(source, source_run.rows_total)
-    if result is None:
-        return []
-    status = "[green]all match[/]" if result.ok else "[red]MISMATCH[/]"
-    details = ", ".join(f"{t} {got:,}/{want:,}" for t, (got, want) in result.tables.items())
-    return [f"Reconciliation for {source.name}: {status} ({details})"]
+        if no_reconcile:
+            return
+        sources = {s.name: s for s in project.sources.values()}
+        results = [reconcile(sources[r.source], r.rows_total, r.tables) for r in runs]
+        if not print_reconciliation(console, err_console, [r for r in results if r is not None]):
+            raise typer.Exit(1)
 
 
 @app.command()
-def new(name: str = typer.Argument(..., help="Source name (letters, digits, _).")) -> None:
+def new(
+    name: str = typer.Argument(..., metavar="NAME", help="Source name (letters, digits, _)."),
+    root: Optional[Path] = _root_option(),
+    debug: bool = _debug_option(),
+) -> None:
     """Scaffold a source folder that validates and runs as generated."""
+    _use("new", root, debug)
     with _errors():
         created = scaffold_source(_root(), name)
         for path in created:
@@ -156,30 +204,44 @@ def new(name: str = typer.Argument(..., help="Source name (letters, digits, _)."
 
 @app.command("jaffle-api")
 def jaffle_api(
-    port: int = typer.Option(8000, "--port", help="Port on 127.0.0.1 (0 picks a free one)."),
-    scale: int = typer.Option(1, "--scale", min=1, help="Multiply orders, items and customers."),
-    latency_ms: int = typer.Option(0, "--latency-ms", min=0, help="Added latency per request."),
+    port: int = typer.Option(8000, "--port", metavar="PORT", help="Port on 127.0.0.1 (0 picks a free one)."),
+    scale: int = typer.Option(1, "--scale", min=1, metavar="N", help="Multiply orders, items and customers."),
+    latency_ms: int = typer.Option(0, "--latency-ms", min=0, metavar="MS", help="Added latency per request."),
+    debug: bool = _debug_option(),
 ) -> None:
     """Serve the local Jaffle Shop API replica (for demos, tests and benchmarks)."""
     from data_foundation.jaffle.server import serve
 
+    _use("jaffle-api", None, debug)
     with _errors():
         serve(port=port, scale=scale, latency_ms=latency_ms)
 
 
-@app.command("dagster")
-def dagster_dev(
-    port: int = typer.Option(3000, "--port", help="Webserver port on 127.0.0.1."),
-    home: Path = typer.Option(Path(".dagster_home"), "--home", envvar="DAGSTER_HOME",
-                              help="Persistent DAGSTER_HOME (runs, schedules, sensor cursors)."),
-) -> None:
-    """Start the Dagster webserver and daemon on 127.0.0.1 for the sources root."""
+def _home_option() -> typer.models.OptionInfo:
+    return typer.Option(DEFAULT_DAGSTER_HOME, "--home", envvar="DAGSTER_HOME", metavar="DIR",
+                        help="DAGSTER_HOME: runs, materializations, schedules and sensor cursors (default "
+                             "./.dagster_home, shared by `foundation dagster` and `foundation materialize`).")
+
+
+def _dagster_env(home: Path) -> dict:
     from data_foundation.dagster.home import prepare_dagster_home
 
+    return {**os.environ, "DAGSTER_HOME": str(prepare_dagster_home(home)),
+            "FOUNDATION_SOURCES_ROOT": str(_root().resolve())}
+
+
+@app.command("dagster")
+def dagster_dev(
+    port: int = typer.Option(3000, "--port", metavar="PORT", help="Webserver port on 127.0.0.1."),
+    home: Path = _home_option(),
+    root: Optional[Path] = _root_option(),
+    debug: bool = _debug_option(),
+) -> None:
+    """Start the Dagster webserver and daemon on 127.0.0.1 for the sources root."""
+    _use("dagster", root, debug)
     with _errors():
         load_project(_root())  # fail here, readably, rather than inside the webserver
-        env = {**os.environ, "DAGSTER_HOME": str(prepare_dagster_home(home)),
-               "FOUNDATION_SOURCES_ROOT": str(_root().resolve())}
+        env = _dagster_env(home)
         command = [sys.executable, "-m", "dagster", "dev", "-m", "data_foundation.definitions",
                    "-h", "127.0.0.1", "-p", str(port)]
         err_console.print(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={env['DAGSTER_HOME']})")
@@ -187,15 +249,46 @@ def dagster_dev(
 
 
 @app.command()
+def materialize(
+    selectors: Optional[List[str]] = typer.Argument(None, metavar="[SELECTOR]...",
+                                                    help="`source` or `source.table`; default: all."),
+    partition: Optional[str] = typer.Option(None, "--partition", metavar="KEY",
+                                            help="One partition of partitioned sources, e.g. 2024-01-02."),
+    partition_range: Optional[str] = typer.Option(None, "--partition-range", metavar="START...END",
+                                                  help="A range of partitions, run as one backfill run, e.g. "
+                                                       "2024-01-02...2024-01-05."),
+    home: Path = _home_option(),
+    root: Optional[Path] = _root_option(),
+    debug: bool = _debug_option(),
+) -> None:
+    """Materialize assets with Dagster from the command line, in the same Dagster instance as `foundation dagster`
+    (so the UI shows these runs), with their asset checks."""
+    _use("materialize", root, debug)
+    with _errors():
+        project = load_project(_root())
+        keys = [f"{source.name}/{table}" for source, tables in project.select(selectors or []) for table in tables]
+        env = _dagster_env(home)
+        command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "data_foundation.definitions",
+                   "--select", ",".join(keys)]
+        command += ["--partition", partition] if partition else []
+        command += ["--partition-range", partition_range] if partition_range else []
+        err_console.print(f"Materializing {', '.join(keys)} (DAGSTER_HOME={env['DAGSTER_HOME']})")
+        raise typer.Exit(subprocess.call(command, env=env))
+
+
+@app.command()
 def doctor(
-    target_name: Optional[str] = typer.Option(None, "--target", "-t", envvar="FOUNDATION_TARGET",
+    target_name: Optional[str] = typer.Option(None, "--target", "-t", envvar="FOUNDATION_TARGET", metavar="NAME",
                                               help="Target to check (as for `run`); default dev."),
-    duckdb_file: Optional[Path] = typer.Option(None, "--duckdb-file", envvar="FOUNDATION_DUCKDB_FILE",
+    duckdb_file: Optional[Path] = typer.Option(None, "--duckdb-file", envvar="FOUNDATION_DUCKDB_FILE", metavar="FILE",
                                                help="DuckDB database file (as for `run`)."),
+    root: Optional[Path] = _root_option(),
+    debug: bool = _debug_option(),
 ) -> None:
     """Check Python, packages, sources, config and secrets, the destination and Dagster; exit 1 on any failure."""
     from data_foundation.doctor import print_checklist, run_checks
 
+    _use("doctor", root, debug)
     with _errors():
         checks = run_checks(_root(), target_name, str(duckdb_file) if duckdb_file else None)
         header = f"foundation doctor: sources root {_root()}, target {target_name or 'dev'}"
@@ -205,6 +298,9 @@ def doctor(
 
 def main() -> None:
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
+    # whatever is printed or logged - by foundation, dlt, or a source's own code - passes the secret mask
+    sys.stdout, sys.stderr = MaskingStream(sys.stdout), MaskingStream(sys.stderr)
+    install_log_masking()
     app()
 
 

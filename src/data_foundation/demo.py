@@ -45,10 +45,17 @@ def main() -> int:
         _foundation("run", "jaffle_shop")
         console.print(_orders_requests(replica))
     dataset = resolve_target().dataset_name("jaffle_shop")
-    console.print(f"\nLoaded into dataset `{dataset}` of {database.resolve()} (target `dev`). Query it with\n"
-                  f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{database}').sql("
-                  f"'SELECT COUNT(*) FROM {dataset}.orders'))\"")
+    console.print(f"\nLoaded into dataset `{dataset}` of {database.resolve()} (target `dev`). Query it with:")
+    # one line, never wrapped, so it can be pasted as it is
+    console.print(query_command(database, dataset), soft_wrap=True, markup=False, highlight=False)
     return 0
+
+
+def query_command(database: Path, dataset: str) -> str:
+    """A shell command that prints the orders loaded into `dataset` of `database`."""
+    sql = f"SELECT COUNT(*) AS orders FROM {dataset}.orders"
+    code = f"import duckdb; print(duckdb.connect('{database}', read_only=True).sql('{sql}'))"
+    return f'.venv/bin/python -c "{code}"'
 
 
 if __name__ == "__main__":

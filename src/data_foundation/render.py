@@ -1,6 +1,6 @@
 """Rich tables for the CLI: what `list`, `validate` and `run` print."""
 
-from typing import Dict, Iterable, List, Optional
+from typing import Iterable, List, Optional
 
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
@@ -8,9 +8,11 @@ from rich.table import Table
 
 from data_foundation.errors import FoundationError
 from data_foundation.project import Project
+from data_foundation.reconcile import Reconciliation
 from data_foundation.running import SourceRun
 
-__all__ = ["loaded_table", "print_errors", "run_table", "schema_changes_table", "sources_table"]
+__all__ = ["loaded_table", "print_errors", "print_reconciliation", "run_table", "schema_changes_table",
+           "sources_table"]
 
 
 def sources_table(project: Project) -> Table:
@@ -60,6 +62,34 @@ def loaded_table(runs: Iterable[SourceRun]) -> Table:
         for name in names:
             table.add_row(run.dataset, name, f"{run.rows_loaded.get(name, 0):,}", f"{run.rows_total.get(name, 0):,}")
     return table
+
+
+def print_reconciliation(console: Console, err_console: Console, results: List[Reconciliation]) -> bool:
+    """One line per source whose counts match or could not be read (why), a table of the tables that differ.
+    False when any table differs."""
+    mismatched = [r for r in results if r.skipped is None and r.mismatches]
+    for result in results:
+        if result.skipped is not None:
+            err_console.print(f"[bold yellow]Warning:[/] reconciliation for {result.source} skipped: "
+                              f"{escape(result.skipped)}")
+        elif not result.mismatches:
+            details = ", ".join(f"{t} {got:,}" for t, (got, _) in sorted(result.tables.items()))
+            console.print(f"Reconciliation for {result.source}: [green]all match[/] ({details})")
+    if not mismatched:
+        return True
+    table = Table(title="Reconciliation mismatch", header_style="bold")
+    for column, justify in (("source", "left"), ("table", "left"), ("in destination", "right"),
+                            ("at the source", "right"), ("difference", "right")):
+        table.add_column(column, justify=justify)
+    for result in mismatched:
+        for name, (got, want) in sorted(result.mismatches.items()):
+            table.add_row(result.source, name, f"{got:,}", f"{want:,}", f"{got - want:+,}")
+    console.print(table)
+    names = ", ".join(r.source for r in mismatched)
+    err_console.print(f"[bold red]Error:[/] the loaded row counts of {names} differ from what the source reports "
+                      "(table above). Re-run to load what is missing, or `--full-refresh` the tables that have too "
+                      "many rows; `--no-reconcile` skips the comparison.")
+    return False
 
 
 def print_errors(console: Console, errors: List[FoundationError], label: str = "Error") -> None:

@@ -8,6 +8,7 @@ import dagster as dg
 from data_foundation.dagster.translator import asset_key
 from data_foundation.destinations import Target
 from data_foundation.project import ResourceDef, SourceDef
+from data_foundation.reconcile import Reconciliation, reconcile
 from data_foundation.session import create_pipeline
 
 __all__ = ["build_checks", "CHECK_PRIMARY_KEY", "CHECK_RECONCILE", "CHECK_SCHEMA"]
@@ -41,11 +42,22 @@ def _evaluate_source(source: SourceDef, target: Target, check_keys: List[dg.Asse
                      owners: Dict[dg.AssetKey, Any]) -> Iterator[dg.AssetCheckResult]:
     pipeline = create_pipeline(source, target)
     wants_reconcile = any(k.name == CHECK_RECONCILE for k in check_keys)
-    expected = source.reconcile() if source.reconcile and wants_reconcile else {}
     with pipeline.sql_client() as client:
+        expected = reconcile(source, _row_counts(client, source)) if wants_reconcile else None
         previous, current = _last_two_schemas(client, pipeline.default_schema_name or source.name)
         for check_key in check_keys:
             yield _evaluate(check_key.name, owners[check_key.asset_key][1], client, expected, previous, current)
+
+
+def _row_counts(client: Any, source: SourceDef) -> Dict[str, int]:
+    counts = {}
+    for resource in source.resources:
+        try:
+            counts[resource.table] = int(client.execute_sql(
+                f"SELECT COUNT(*) FROM {client.make_qualified_table_name(resource.table)}")[0][0])
+        except Exception:  # the table was never loaded: 0 rows
+            counts[resource.table] = 0
+    return counts
 
 
 def _check_specs(source: SourceDef) -> List[dg.AssetCheckSpec]:
@@ -63,7 +75,7 @@ def _check_specs(source: SourceDef) -> List[dg.AssetCheckSpec]:
     return specs
 
 
-def _evaluate(name: str, resource: ResourceDef, client: Any, expected: Dict[str, int],
+def _evaluate(name: str, resource: ResourceDef, client: Any, expected: Optional[Reconciliation],
               previous: Dict[str, Any], current: Dict[str, Any]) -> dg.AssetCheckResult:
     key = asset_key(resource)
     table = client.make_qualified_table_name(resource.table)
@@ -77,10 +89,15 @@ def _evaluate(name: str, resource: ResourceDef, client: Any, expected: Dict[str,
         return dg.AssetCheckResult(asset_key=key, check_name=name, passed=duplicates == 0 and null_keys == 0,
                                    metadata={"rows": rows, "duplicate_keys": duplicates, "null_keys": null_keys})
     if name == CHECK_RECONCILE:
-        rows = int(client.execute_sql(f"SELECT COUNT(*) FROM {table}")[0][0])
-        want = expected.get(resource.table)
+        if expected is None or expected.skipped:  # the source could not say: a warning, not a verdict on the data
+            reason = expected.skipped if expected is not None else "the source declares no reconcile entry"
+            return dg.AssetCheckResult(asset_key=key, check_name=name, passed=False,
+                                       severity=dg.AssetCheckSeverity.WARN, description=f"skipped: {reason}",
+                                       metadata={"skipped": reason})
+        rows, want = expected.tables.get(resource.table, (None, None))
         return dg.AssetCheckResult(asset_key=key, check_name=name, passed=want is not None and rows == want,
-                                   metadata={"rows_in_destination": rows, "rows_in_source": want if want is not None else -1})
+                                   metadata={"rows_in_destination": rows if rows is not None else -1,
+                                             "rows_in_source": want if want is not None else -1})
     added, dropped, retyped = _column_changes(previous.get(resource.table), current.get(resource.table))
     return dg.AssetCheckResult(asset_key=key, check_name=name, passed=not (added or dropped or retyped),
                                severity=dg.AssetCheckSeverity.WARN,

@@ -1,4 +1,5 @@
-"""A persistent DAGSTER_HOME for `foundation dagster`, with one concurrent run per destination pool."""
+"""A persistent DAGSTER_HOME for `foundation dagster` and `foundation materialize`, with one concurrent run per
+destination pool."""
 
 from pathlib import Path
 
@@ -16,9 +17,17 @@ concurrency:
 
 
 def prepare_dagster_home(home: Path) -> Path:
+    """Create `home` with its `dagster.yaml` and, the first time, the instance's storage: the webserver and the daemon
+    that `dagster dev` starts together would otherwise both create the SQLite databases and may collide."""
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
         config.write_text(DAGSTER_YAML)
+    if not (home / "history" / "runs.db").exists():
+        import dagster as dg  # seconds to import: only for a new home
+
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            instance.get_runs(limit=1)
+            instance.all_instigator_state()
     return home
