@@ -81,9 +81,8 @@ def _errors() -> Iterator[None]:
         raise
     except ValidationFailed as exc:
         print_errors(err_console, exc.errors)
-        again = "validate" if state.command == "validate" else state.command
         err_console.print(f"[red]{len(exc.errors)} problem(s) found.[/] Fix {'it' if len(exc.errors) == 1 else 'them'}"
-                          f" and run `foundation {again}` again.")
+                          f" and run `foundation {state.command}` again.")
         _exit(exc)
     except KeyboardInterrupt:
         err_console.print("[red]Interrupted.[/]")
@@ -110,7 +109,8 @@ def _root() -> Path:
 
 @app.command()
 def validate(
-    root_argument: Optional[Path] = typer.Argument(None, metavar="[ROOT]", help="Sources root to check (default: --root)."),
+    root_argument: Optional[Path] = typer.Argument(None, metavar="[ROOT]",
+                                                   help="Sources root to check (default: --root)."),
     root: Optional[Path] = _root_option(),
     debug: bool = _debug_option(),
 ) -> None:

@@ -7,7 +7,8 @@ from typing import Iterable, Optional, Sequence
 
 from data_foundation.masking import mask_secrets
 
-__all__ = ["FoundationError", "FoundationException", "ValidationFailed", "closest", "did_you_mean", "mask_secrets"]
+__all__ = ["FoundationError", "FoundationException", "ValidationFailed", "cause_of", "closest", "did_you_mean",
+           "mask_secrets"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,16 @@ def closest(value: str, choices: Iterable[str]) -> Optional[str]:
     """The choice most similar to `value`, or None when nothing is close."""
     matches = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+def cause_of(error: Optional[BaseException], kind: type) -> Optional[BaseException]:
+    """The first exception of type `kind` in `error`'s chain of causes and contexts (dlt wraps what user code and
+    destinations raise), or None."""
+    while error is not None:
+        if isinstance(error, kind):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _display_path(path: Path) -> str:

@@ -1,7 +1,6 @@
 """Run validated sources with dlt into a target and report rows per table."""
 
 import contextlib
-import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -16,15 +15,12 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from data_foundation.building import PiiAudit, build_source
 from data_foundation.credentials import describe_missing_credentials
 from data_foundation.destinations import Target
-from data_foundation.errors import FoundationException, mask_secrets
+from data_foundation.errors import FoundationException, cause_of, mask_secrets
 from data_foundation.project import Project, SourceDef
 from data_foundation.session import RunFailed, create_pipeline, load_session
 
 __all__ = ["RunFailed", "SourceRun", "count_rows", "create_pipeline", "run_selection", "run_source",
            "schema_changes"]
-
-logger = logging.getLogger(__name__)
-
 
 @dataclass
 class SourceRun:
@@ -109,18 +105,10 @@ def _describe_cause(step: str, cause: BaseException, target: Target) -> str:
         return (f"DuckDB file `{locked['file']}` is in use by another process (PID {locked['pid']}); DuckDB allows "
                 "one writer at a time. Wait for it (another run, Dagster, a DuckDB shell) to finish, then run again."
                 + kept)
-    missing = _cause_of(cause, ConfigFieldMissingException)
+    missing = cause_of(cause, ConfigFieldMissingException)
     if missing is not None and "credentials" in str(missing):
         return describe_missing_credentials(missing, target.destination)
     return f"{type(cause).__name__}: {_first_lines(cause)}"
-
-
-def _cause_of(error: Optional[BaseException], kind: type) -> Any:
-    while error is not None:
-        if isinstance(error, kind):
-            return error
-        error = error.__cause__ or error.__context__
-    return None
 
 
 def _collect(pipeline: dlt.Pipeline, rows_loaded: Dict[str, int], load_ids: List[str]) -> None:

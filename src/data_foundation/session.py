@@ -29,7 +29,7 @@ from dlt.common.schema.exceptions import DataValidationError
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from data_foundation.destinations import Target
-from data_foundation.errors import FoundationException
+from data_foundation.errors import FoundationException, cause_of
 from data_foundation.masking import capture_resolved_secrets, scrub
 from data_foundation.project import SourceDef
 
@@ -57,7 +57,7 @@ def create_pipeline(source: SourceDef, target: Target, progress: Optional[Collec
     if target.duckdb_file is not None and target.duckdb_file.stem == dataset:
         # DuckDB names the catalog after the file: `x.duckdb` and schema `x` make every query ambiguous
         raise RunFailed(f"DuckDB file `{target.duckdb_file}` has the same name as dataset `{dataset}`; "
-                            "DuckDB cannot tell the two apart. Choose another file name or a --dataset-prefix.")
+                        "DuckDB cannot tell the two apart. Choose another file name or a --dataset-prefix.")
     return dlt.pipeline(
         pipeline_name=f"foundation_{source.name}",
         destination=target.destination,
@@ -118,8 +118,8 @@ def source_lock(source: SourceDef, target: Target) -> Iterator[None]:
                     handle.seek(0)
                     holder = handle.read().strip() or "another process"
                     raise RunFailed(f"source `{source.name}` is already being loaded into dataset `{dataset}` by "
-                                        f"{holder}; wait for it to finish (or set FOUNDATION_LOCK_TIMEOUT to wait "
-                                        "that many seconds)") from None
+                                    f"{holder}; wait for it to finish (or set FOUNDATION_LOCK_TIMEOUT to wait "
+                                    "that many seconds)") from None
                 time.sleep(0.2)
         handle.seek(0)
         handle.truncate()
@@ -335,14 +335,6 @@ def _abort_rejected_load(pipeline: dlt.Pipeline) -> Iterator[None]:
     try:
         yield
     except PipelineStepFailed as exc:
-        if _caused_by(exc, DataValidationError) and pipeline.has_pending_data:
+        if cause_of(exc, DataValidationError) is not None and pipeline.has_pending_data:
             pipeline.abort_packages()
         raise
-
-
-def _caused_by(error: Optional[BaseException], kind: type) -> bool:
-    while error is not None:
-        if isinstance(error, kind):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
