@@ -1,14 +1,14 @@
 """Validated spec -> dlt resources and sources. No Dagster here, no YAML either."""
 
 import copy
-import dataclasses
 import hashlib
 import inspect
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import dlt
 import pyarrow as pa
-from dlt.common.libs import is_pandas_frame, is_polars_frame, is_pydantic_model
+from dlt.common.json import custom_encode
+from dlt.common.libs import is_pandas_frame, is_polars_frame
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.extract import DltResource, DltSource
 
@@ -254,16 +254,13 @@ class PiiAudit:
 
 
 def _as_row(item: Any) -> Optional[Dict[str, Any]]:
-    """The dict dlt would serialize a row object to (dlt.common.json's encoder), or None for other items."""
-    if hasattr(item, "asdict") and callable(item.asdict):
-        return item.asdict()
-    if hasattr(item, "_asdict"):
-        return item._asdict()
-    if is_pydantic_model(item):
-        return item.model_dump()
-    if dataclasses.is_dataclass(item) and not isinstance(item, type):
-        return dataclasses.asdict(item)
-    return None
+    """The dict dlt's JSON encoder turns a row object into (a pydantic model, a dataclass, a named tuple, an object
+    with `asdict()`), or None for anything it does not turn into a dict."""
+    try:
+        row = custom_encode(item)
+    except TypeError:  # dlt could not serialize it either
+        return None
+    return row if isinstance(row, dict) else None
 
 
 def _as_arrow_table(item: Any) -> Any:

@@ -181,8 +181,7 @@ def run(
         console.print(f"[green]Done[/]: {total:,} rows loaded in {time.monotonic() - started:.1f} s.")
         if no_reconcile:
             return
-        sources = {s.name: s for s in project.sources.values()}
-        results = [reconcile(sources[r.source], r.rows_total, r.tables) for r in runs]
+        results = [reconcile(project.sources[r.source], r.rows_total, r.tables) for r in runs]
         if not print_reconciliation(console, err_console, [r for r in results if r is not None]):
             raise typer.Exit(1)
 
