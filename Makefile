@@ -6,17 +6,17 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install demo test bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml replica/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required (python3.11 or newer on PATH)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e ./replica -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 demo: install
-	$(BIN)/python -m data_foundation.demo
+	$(BIN)/python -m jaffle_replica.demo
 
 test: install
 	$(BIN)/python -m pytest

@@ -182,7 +182,7 @@ def child(variant: str, folder: Path, run_dir: Path, profile: Optional[str]) -> 
     pipelines_dir = str(run_dir / "pipelines")
     if variant == "ours":
         from data_foundation.dagster import build_definitions
-        from data_foundation.destinations import create_target
+        from data_foundation.load.destinations import create_target
 
         os.environ["FOUNDATION_PIPELINES_DIR"] = pipelines_dir
 

@@ -1,7 +1,7 @@
 """Jaffle Shop: `foundation run jaffle_shop` against the bare HTTP download of the same pages from the replica.
 
 For every replica setting (per-request latency x page size) the benchmark starts its own replica,
-`foundation jaffle-api --port 0` in a subprocess, latency set with `POST /_control/latency?ms=L` (a subprocess, so
+`jaffle-api --port 0` in a subprocess, latency set with `POST /_control/latency?ms=L` (a subprocess, so
 the replica's request handling does not compete with the measured process for one GIL; on a 2-core machine it
 still competes for CPU), and measures:
 
@@ -242,7 +242,7 @@ def _measure(setting: Setting, folder: Path, args: argparse.Namespace) -> None:
 
 
 class _Replica:
-    """`foundation jaffle-api --port 0` in a subprocess; the URL is read from its first line of output."""
+    """`jaffle-api --port 0` in a subprocess; the URL is read from its first line of output."""
 
     def __init__(self, latency_ms: float, folder: Path) -> None:
         self.latency_ms, self.folder = latency_ms, folder
@@ -257,7 +257,7 @@ class _Replica:
         import requests
 
         # the CLI's --latency-ms takes whole ms: start with 0 and set the exact value through the control API
-        command = [str(Path(sys.executable).with_name("foundation")), "jaffle-api", "--port", "0"]
+        command = [str(Path(sys.executable).with_name("jaffle-api")), "--port", "0"]
         self.log = open(self.folder / "replica.log", "w+")
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log, text=True,
                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -416,7 +416,7 @@ def _report(settings: List[Setting], args: argparse.Namespace) -> bool:
     print(f"\nmachine: {platform.machine()} {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), "
           f"{memory_gb():.1f} GB RAM, Python {platform.python_version()}, dlt {dlt.__version__}, "
           f"duckdb {duckdb.__version__}")
-    print(f"replica: `foundation jaffle-api` subprocess, one per setting; production-like latency {PROD_LATENCY_MS} ms "
+    print(f"replica: `jaffle-api` subprocess, one per setting; production-like latency {PROD_LATENCY_MS} ms "
           f"= {REAL_SERVICE_SECONDS:.0f} s / ceil({REAL_ORDERS:,} orders / page_size {API_DEFAULT_PAGE_SIZE})")
     if args.root.resolve() != ROOT:
         print(f"sources root: {args.root.resolve()}")

@@ -51,7 +51,7 @@ def jaffle_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def replica() -> Iterator["JaffleReplica"]:  # noqa: F821
-    from data_foundation.jaffle import JaffleReplica
+    from jaffle_replica import JaffleReplica
 
     with JaffleReplica() as server:
         yield server
@@ -69,7 +69,7 @@ def jaffle_env(replica, monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture
 def jaffle(jaffle_env, jaffle_root):
     """The Jaffle Shop source (from `jaffle_root`), pointed at a fresh replica."""
-    from data_foundation.loading import load_project
+    from data_foundation.config.loading import load_project
 
     return load_project(jaffle_root).sources["jaffle_shop"]
 

@@ -9,7 +9,7 @@ import pytest
 
 from data_foundation.dagster import build_definitions
 from data_foundation.dagster.alerts import WEBHOOK_ENV, build_failure_alert_sensor
-from data_foundation.destinations import create_target
+from data_foundation.load.destinations import create_target
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
 """`arrow: true`: pages of dicts become Arrow tables before dlt; same rows, keys and merge behaviour."""
 
 from conftest import query, table_counts
-from data_foundation.destinations import create_target
-from data_foundation.loading import load_project
-from data_foundation.running import run_source
+from data_foundation.load.destinations import create_target
+from data_foundation.config.loading import load_project
+from data_foundation.load.running import run_source
 
 
 def test_arrow_pages_load_like_dict_pages(tmp_path):

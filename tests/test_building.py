@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from data_foundation.building import build_source
-from data_foundation.destinations import create_target
-from data_foundation.loading import load_project
-from data_foundation.running import create_pipeline, run_source
+from data_foundation.load.building import build_source
+from data_foundation.load.destinations import create_target
+from data_foundation.config.loading import load_project
+from data_foundation.load.running import create_pipeline, run_source
 
 from conftest import query, table_counts
 

@@ -8,7 +8,7 @@ import duckdb
 from conftest import EXAMPLES_ROOT, REPO, query, table_counts, write_source
 from data_foundation.dagster import build_definitions
 from data_foundation.dagster.checks import CHECK_PRIMARY_KEY, CHECK_RECONCILE, CHECK_SCHEMA
-from data_foundation.destinations import create_target
+from data_foundation.load.destinations import create_target
 
 PARTITIONED_ROOT = REPO / "tests" / "cases" / "valid" / "partitioned"
 FULL = {"customers": 935, "orders": 61_948, "items": 90_900, "products": 10, "stores": 6, "supplies": 65}
@@ -205,8 +205,8 @@ def test_cron_fires_in_its_time_zone(tmp_path):
 def test_a_dagster_run_waits_for_the_per_source_lock(tmp_path, monkeypatch):
     """The Dagster path takes the same per-source lock as `foundation run`: while another run holds it, the
     materialization fails with the CLI's message, and it succeeds once the lock is free."""
-    from data_foundation.loading import load_project
-    from data_foundation.session import source_lock
+    from data_foundation.config.loading import load_project
+    from data_foundation.load.session import source_lock
 
     target = create_target("duckdb", str(tmp_path / "w.duckdb"))
     defs = build_definitions(EXAMPLES_ROOT, target)

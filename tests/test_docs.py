@@ -14,7 +14,7 @@ Jaffle Shop replica at `SOURCES__JAFFLE_SHOP__BASE_URL`. Lanes run side by side,
 each lane into its own DuckDB file (DuckDB has one writer); `walkthrough` follows the README from `make demo` on, in
 `./foundation.duckdb`. An `export` line applies to the later commands of its block. Servers are started in their own
 process group, checked (an HTTP answer, a log line), then stopped. `make demo` is run as what it runs
-(`python -m data_foundation.demo`); `make test` is what CI runs (`.ci/run`), not run from the suite itself.
+(`python -m jaffle_replica.demo`); `make test` is what CI runs (`.ci/run`), not run from the suite itself.
 """
 
 import json
@@ -419,12 +419,12 @@ def asset_kinds(port: int) -> Dict[str, List[str]]:
 # --- what each command must do -----------------------------------------------------------------------------------
 
 def run_demo(lane: Lane, command: str) -> Result:
-    """`make demo` is `$(BIN)/python -m data_foundation.demo` after the install step: that module is run."""
-    assert re.search(r"^demo: install\n\t\$\(BIN\)/python -m data_foundation\.demo$",
+    """`make demo` is `$(BIN)/python -m jaffle_replica.demo` after the install step: that module is run."""
+    assert re.search(r"^demo: install\n\t\$\(BIN\)/python -m jaffle_replica\.demo$",
                      (REPO / "Makefile").read_text(), re.M)
-    done = subprocess.run([sys.executable, "-m", "data_foundation.demo"], cwd=lane.path, env=lane.env,
+    done = subprocess.run([sys.executable, "-m", "jaffle_replica.demo"], cwd=lane.path, env=lane.env,
                           capture_output=True, text=True, timeout=600)
-    return Result("python -m data_foundation.demo", done.returncode, done.stdout, done.stderr)
+    return Result("python -m jaffle_replica.demo", done.returncode, done.stdout, done.stderr)
 
 
 def check_demo(lane: Lane, result: Result) -> None:
@@ -559,7 +559,7 @@ LANES: Dict[str, Tuple[str, List[Step]]] = {
         ("make demo", Spec(run_as=run_demo, check=check_demo, shows=(
             "$ foundation validate", "Reconciliation for jaffle_shop: all match", "1 page(s) of /orders requested"))),
         ("foundation run", Spec(code=1, check=check_mismatch_after_demo)),
-        ("foundation jaffle-api --port 8000", Spec(subs=(("8000", "{port:jaffle}"),), ready=jaffle_api_ready,
+        ("jaffle-api --port 8000", Spec(subs=(("8000", "{port:jaffle}"),), ready=jaffle_api_ready,
                                                    keep=True)),
         ("export SOURCES__JAFFLE_SHOP__BASE_URL=http://127.0.0.1:8000/api/v1", Spec(
             subs=(("8000", "{port:jaffle}"),), check=check_replica_export)),
@@ -710,7 +710,7 @@ def test_readme_example_is_the_examples_folder():
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory) -> Dict[str, Optional[str]]:
     """Every documented command run once, the lanes side by side: command -> None, or what went wrong."""
-    from data_foundation.jaffle import JaffleReplica
+    from jaffle_replica import JaffleReplica
 
     shown, results = shown_commands(), {}
     with JaffleReplica() as replica:

@@ -129,7 +129,7 @@ def test_required_config_declared_in_data_py(tmp_path):
 def test_package_outside_the_projects_range_is_a_failure(monkeypatch):
     import importlib.metadata
 
-    from data_foundation import doctor
+    from data_foundation.cli import doctor
 
     real = importlib.metadata.version
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "1.0.0" if name == "dlt" else real(name))

@@ -18,8 +18,8 @@ import duckdb
 import pytest
 
 from conftest import FULL_JAFFLE, query, table_counts
-from data_foundation.destinations import create_target
-from data_foundation.running import RunFailed, create_pipeline, run_source
+from data_foundation.load.destinations import create_target
+from data_foundation.load.running import RunFailed, create_pipeline, run_source
 
 DATASET = "jaffle_shop"
 KEYS = {"customers": "id", "orders": "id", "items": "id", "products": "sku", "stores": "id", "supplies": "id, sku"}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from data_foundation.loading import validate_root
+from data_foundation.config.loading import validate_root
 
 CASES_DIR = Path(__file__).parent / "cases" / "invalid"
 CASES = sorted(p.name for p in CASES_DIR.iterdir() if (p / "expected.yaml").is_file())

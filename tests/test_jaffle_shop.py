@@ -6,9 +6,9 @@ import decimal
 import pytest
 
 from conftest import query, table_counts
-from data_foundation.destinations import create_target
-from data_foundation.reconcile import reconcile
-from data_foundation.running import RunFailed, run_source
+from data_foundation.load.destinations import create_target
+from data_foundation.load.reconcile import reconcile
+from data_foundation.load.running import RunFailed, run_source
 
 FULL = {"customers": 935, "orders": 61_948, "items": 90_900, "products": 10, "stores": 6, "supplies": 65}
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from data_foundation.loading import DEFAULT_ROOT, default_root, load_project, validate_root
-from data_foundation.project import SelectorError
+from data_foundation.config.loading import DEFAULT_ROOT, default_root, load_project, validate_root
+from data_foundation.config.project import SelectorError
 
 from conftest import EXAMPLES_ROOT
 
@@ -216,7 +216,7 @@ def test_unknown_selector_without_a_close_match(example):
 
 
 def test_resource_meta_overrides_source_meta_key_by_key(tmp_path):
-    from data_foundation.loading import validate_root
+    from data_foundation.config.loading import validate_root
 
     folder = tmp_path / "shop"
     folder.mkdir()

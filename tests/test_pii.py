@@ -16,10 +16,10 @@ import duckdb
 import pytest
 
 from conftest import table_counts, write_source
-from data_foundation.building import build_source
-from data_foundation.destinations import create_target
-from data_foundation.loading import load_project
-from data_foundation.running import RunFailed, create_pipeline, run_source
+from data_foundation.load.building import build_source
+from data_foundation.load.destinations import create_target
+from data_foundation.config.loading import load_project
+from data_foundation.load.running import RunFailed, create_pipeline, run_source
 
 SALT = "pepper-for-tests-7f3a"
 RAW = ["alice.raw@example.com", "bob.raw@example.com", "carol.raw@example.com", "dave.raw@example.com",
@@ -246,7 +246,7 @@ def test_drop_only_needs_no_salt(tmp_path, duckdb_file, monkeypatch):
 
 
 def test_pii_validation_errors(tmp_path):
-    from data_foundation.loading import validate_root
+    from data_foundation.config.loading import validate_root
 
     folder = tmp_path / "sources" / "shop"
     folder.mkdir(parents=True)

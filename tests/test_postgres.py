@@ -3,10 +3,10 @@
 import datetime as dt
 
 from conftest import FULL_JAFFLE
-from data_foundation.destinations import resolve_target
-from data_foundation.loading import load_project
-from data_foundation.reconcile import reconcile
-from data_foundation.running import run_source
+from data_foundation.load.destinations import resolve_target
+from data_foundation.config.loading import load_project
+from data_foundation.load.reconcile import reconcile
+from data_foundation.load.running import run_source
 
 
 def test_jaffle_shop_loads_into_postgres_like_duckdb(postgres, jaffle_env, jaffle_root, tmp_path, monkeypatch):

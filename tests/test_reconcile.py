@@ -17,10 +17,10 @@ import recorded_api
 from conftest import query, table_counts, write_source
 from data_foundation.dagster import build_definitions
 from data_foundation.dagster.checks import CHECK_RECONCILE
-from data_foundation.destinations import create_target
-from data_foundation.loading import load_project
-from data_foundation.reconcile import reconcile
-from data_foundation.running import run_source
+from data_foundation.load.destinations import create_target
+from data_foundation.config.loading import load_project
+from data_foundation.load.reconcile import reconcile
+from data_foundation.load.running import run_source
 from test_cli import flat, foundation, table_rows
 
 DATA_PY = '''

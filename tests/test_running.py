@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from data_foundation.destinations import create_target
-from data_foundation.loading import load_project
-from data_foundation.running import RunFailed, create_pipeline, run_selection, run_source
+from data_foundation.load.destinations import create_target
+from data_foundation.config.loading import load_project
+from data_foundation.load.running import RunFailed, create_pipeline, run_selection, run_source
 
 from conftest import EXAMPLES_ROOT, query, table_counts
 

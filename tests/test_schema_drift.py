@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import copy_jaffle, query, table_counts
-from data_foundation.destinations import create_target
-from data_foundation.loading import load_project
-from data_foundation.running import RunFailed, run_source
+from data_foundation.load.destinations import create_target
+from data_foundation.config.loading import load_project
+from data_foundation.load.running import RunFailed, run_source
 
 
 def _columns(path: Path, table: str) -> dict:

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import write_source
 from data_foundation.dagster import build_definitions
-from data_foundation.destinations import create_target
+from data_foundation.load.destinations import create_target
 
 # values no pattern could recognise: only masking by value can hide them
 ENV_SECRET = "zq8-env-7Hk2mW"

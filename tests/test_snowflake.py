@@ -15,11 +15,11 @@ from typing import Dict, Iterator, List
 import pytest
 
 from conftest import EXAMPLES_ROOT, FULL_JAFFLE
-from data_foundation.destinations import Target, create_target
-from data_foundation.loading import load_project
-from data_foundation.reconcile import reconcile
-from data_foundation.project import SourceDef
-from data_foundation.running import SourceRun, create_pipeline, run_source
+from data_foundation.load.destinations import Target, create_target
+from data_foundation.config.loading import load_project
+from data_foundation.load.reconcile import reconcile
+from data_foundation.config.project import SourceDef
+from data_foundation.load.running import SourceRun, create_pipeline, run_source
 
 PREFIX = "DESTINATION__SNOWFLAKE__CREDENTIALS__"
 CREDENTIALS: Dict[str, str] = {k: v for k, v in os.environ.items() if k.startswith("DESTINATION__SNOWFLAKE__")}

@@ -12,7 +12,7 @@ from dlt.common.data_types.typing import DATA_TYPES
 from pydantic import ValidationError
 
 from data_foundation.dagster.assets import _partitions_def
-from data_foundation.spec import PARTITION_FORMATS, PartitionSpec, ResourceSpec
+from data_foundation.config.spec import PARTITION_FORMATS, PartitionSpec, ResourceSpec
 
 CLASSES = {"hourly": dg.HourlyPartitionsDefinition, "daily": dg.DailyPartitionsDefinition,
            "weekly": dg.WeeklyPartitionsDefinition, "monthly": dg.MonthlyPartitionsDefinition}
@@ -140,7 +140,7 @@ def test_cursor_path_dlt_cannot_parse_is_a_validation_error(path):
 
 
 def test_reading_specs_does_not_import_dlt():
-    code = "import sys, data_foundation.loading; print(sorted(m for m in sys.modules if m.split('.')[0] == 'dlt'))"
+    code = "import sys, data_foundation.config.loading; print(sorted(m for m in sys.modules if m.split('.')[0] == 'dlt'))"
 
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 

@@ -13,9 +13,9 @@ import pytest
 
 from conftest import query
 from data_foundation.dagster import build_definitions
-from data_foundation.destinations import create_target, resolve_target
-from data_foundation.loading import load_project
-from data_foundation.running import run_source
+from data_foundation.load.destinations import create_target, resolve_target
+from data_foundation.config.loading import load_project
+from data_foundation.load.running import run_source
 
 RUNTIME_ROOT = Path(__file__).parent / "cases" / "valid" / "runtime"
 
@@ -92,8 +92,8 @@ def interrupted(incr, duckdb_file, monkeypatch):
     """Events 3..10 loaded, then a run that stopped after normalizing 11..14: its package waits in the working
     folder, the local cursor already at 14 - on disk exactly what `kill -9` leaves once `load/normalized/` is
     non-empty (test_faults.py kills real runs at each step). Returns the target."""
-    from data_foundation.building import build_source
-    from data_foundation.session import create_pipeline, dlt_defaults
+    from data_foundation.load.building import build_source
+    from data_foundation.load.session import create_pipeline, dlt_defaults
 
     target = create_target("duckdb", str(duckdb_file))
     run_source(incr, target)

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 
 from data_foundation.errors import FoundationException
-from data_foundation.loading import validate_root
+from data_foundation.config.loading import validate_root
 
 from conftest import EXAMPLES_ROOT, JAFFLE_FOLDER
 
 VALID_ROOTS = Path(__file__).parent / "cases" / "valid"
 ROWS = "\n\ndef rows():\n    yield [{'id': 1}]\n"
 # Runs validate_root in its own interpreter: if a module hung or ended the process, only that interpreter would.
-VALIDATE = ("import json, sys\nfrom data_foundation.loading import validate_root\n_, errors = validate_root(sys.argv[1])\n"
+VALIDATE = ("import json, sys\nfrom data_foundation.config.loading import validate_root\n_, errors = validate_root(sys.argv[1])\n"
             "print(json.dumps([dict(file=str(e.file), line=e.line, key_path=e.key_path, message=e.message, hint=e.hint)"
             " for e in errors]))\n")
 

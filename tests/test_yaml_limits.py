@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from data_foundation.loading import validate_root
-from data_foundation.yamlfile import MAX_ALIAS_VALUES, MAX_FILE_BYTES, YamlSyntaxError, read_yaml
+from data_foundation.config.loading import validate_root
+from data_foundation.config.yamlfile import MAX_ALIAS_VALUES, MAX_FILE_BYTES, YamlSyntaxError, read_yaml
 
 CASES_DIR = Path(__file__).parent / "cases" / "invalid"
 LEVELS = "abcdefghi"

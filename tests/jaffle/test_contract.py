@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from data_foundation.jaffle import JaffleReplica
+from jaffle_replica import JaffleReplica
 
 RECORDING = Path(__file__).parent / "recorded" / "responses.json"
 # Above this many rows a body is compared by shape and value types only (a sample of rows by value).

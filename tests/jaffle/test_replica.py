@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from data_foundation.jaffle import JaffleReplica, load_dataset
+from jaffle_replica import JaffleReplica, load_dataset
 
 EXPECTED_COUNTS = {
     "customers": 935,

@@ -8,14 +8,14 @@ from typing import Any, Dict, Iterator, List, Optional
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
-from data_foundation.building import PiiAudit, build_source
+from data_foundation.load.building import PiiAudit, build_source
 from data_foundation.dagster.translator import FoundationTranslator, upstream_key
-from data_foundation.destinations import Target
+from data_foundation.load.destinations import Target
 from data_foundation.errors import FoundationException, mask_secrets
-from data_foundation.project import SourceDef
-from data_foundation.running import step_errors
-from data_foundation.session import load_session
-from data_foundation.spec import PARTITION_FORMATS, PartitionSpec
+from data_foundation.config.project import SourceDef
+from data_foundation.load.running import step_errors
+from data_foundation.load.session import load_session
+from data_foundation.config.spec import PARTITION_FORMATS, PartitionSpec
 
 __all__ = ["LoadConfig", "build_source_assets", "build_upstream_specs", "pool_name"]
 

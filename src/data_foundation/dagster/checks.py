@@ -6,10 +6,10 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import dagster as dg
 
 from data_foundation.dagster.translator import asset_key
-from data_foundation.destinations import Target
-from data_foundation.project import ResourceDef, SourceDef
-from data_foundation.reconcile import Reconciliation, reconcile
-from data_foundation.session import create_pipeline
+from data_foundation.load.destinations import Target
+from data_foundation.config.project import ResourceDef, SourceDef
+from data_foundation.load.reconcile import Reconciliation, reconcile
+from data_foundation.load.session import create_pipeline
 
 __all__ = ["build_checks", "CHECK_PRIMARY_KEY", "CHECK_RECONCILE", "CHECK_SCHEMA"]
 

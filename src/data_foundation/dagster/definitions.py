@@ -9,8 +9,8 @@ from dagster_dlt import DagsterDltResource
 from data_foundation.dagster.alerts import build_failure_alert_sensor
 from data_foundation.dagster.assets import build_source_assets, build_upstream_specs
 from data_foundation.dagster.checks import build_checks
-from data_foundation.destinations import Target, resolve_target
-from data_foundation.loading import load_project
+from data_foundation.load.destinations import Target, resolve_target
+from data_foundation.config.loading import load_project
 from data_foundation.masking import install_log_masking
 
 __all__ = ["build_definitions"]

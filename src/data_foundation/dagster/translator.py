@@ -9,7 +9,7 @@ from dagster_dlt import DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from data_foundation.dagster.automation import build_automation_condition
-from data_foundation.project import ResourceDef, SourceDef
+from data_foundation.config.project import ResourceDef, SourceDef
 
 __all__ = ["FoundationTranslator", "upstream_key", "asset_key", "METADATA_PREFIX"]
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from data_foundation.entries import EntryError, EntryTarget, exec_module
+from data_foundation.config.entries import EntryError, EntryTarget, exec_module
 
 __all__ = ["serve"]
 

@@ -13,8 +13,8 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.extract import DltResource, DltSource
 
 from data_foundation.errors import FoundationException
-from data_foundation.project import ResourceDef, SourceDef
-from data_foundation.spec import PiiSpec
+from data_foundation.config.project import ResourceDef, SourceDef
+from data_foundation.config.spec import PiiSpec
 
 __all__ = ["PII_SALT_ENV", "PII_SALT_KEY", "PiiAudit", "PiiMasker", "PiiRowTypeRefused", "PiiSaltMissing",
            "build_resource", "build_source", "call_entry", "pii_hash"]

@@ -10,12 +10,12 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 
 from pydantic import ValidationError
 
-from data_foundation.entries import EntryError, EntryTarget, ModuleImports, import_entry, resolve_entry
+from data_foundation.config.entries import EntryError, EntryTarget, ModuleImports, import_entry, resolve_entry
 from data_foundation.errors import FoundationError, ValidationFailed, did_you_mean
-from data_foundation.project import Project, ResourceDef, SourceDef
-from data_foundation.spec import RESOURCE_NAME, SOURCE_NAME, DagsterMeta, ResourceSpec, SourcesFile, SourceSpec
-from data_foundation.validation_messages import pydantic_errors
-from data_foundation.yamlfile import YamlDocument, YamlLimitError, YamlSyntaxError, read_yaml
+from data_foundation.config.project import Project, ResourceDef, SourceDef
+from data_foundation.config.spec import RESOURCE_NAME, SOURCE_NAME, DagsterMeta, ResourceSpec, SourcesFile, SourceSpec
+from data_foundation.config.messages import pydantic_errors
+from data_foundation.config.yamlfile import YamlDocument, YamlLimitError, YamlSyntaxError, read_yaml
 
 __all__ = ["DEFAULT_ROOT", "default_root", "load_project", "validate_root"]
 

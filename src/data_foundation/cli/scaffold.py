@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import List
 
 from data_foundation.errors import FoundationException
-from data_foundation.spec import SOURCE_NAME
+from data_foundation.config.spec import SOURCE_NAME
 
 __all__ = ["ScaffoldError", "scaffold_source"]
 
@@ -22,7 +22,7 @@ def scaffold_source(root: Path, name: str) -> List[Path]:
     if folder.exists():
         raise ScaffoldError(f"`{folder}` already exists: choose another name or edit it")
     folder.mkdir(parents=True)
-    templates = resources.files("data_foundation") / "templates" / "source"
+    templates = resources.files("data_foundation.cli") / "templates" / "source"
     created = [folder / "__init__.py"]
     created[0].write_text("")
     for template in ("data.py", "sources.yaml"):

@@ -7,9 +7,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from data_foundation.errors import FoundationError
-from data_foundation.project import Project
-from data_foundation.reconcile import Reconciliation
-from data_foundation.running import SourceRun
+from data_foundation.config.project import Project
+from data_foundation.load.reconcile import Reconciliation
+from data_foundation.load.running import SourceRun
 
 __all__ = ["loaded_table", "print_errors", "print_reconciliation", "run_table", "schema_changes_table",
            "sources_table"]

@@ -27,7 +27,7 @@ from packaging.specifiers import SpecifierSet
 from rich.console import Console
 from rich.markup import escape
 
-from data_foundation.credentials import credentials_env, credentials_type, missing_fields, usually_needed
+from data_foundation.load.credentials import credentials_env, credentials_type, missing_fields, usually_needed
 from data_foundation.errors import mask_secrets
 
 __all__ = ["Check", "CORE_PACKAGES", "REQUIRED_CONFIG_ATTRIBUTE", "print_checklist", "run_checks"]
@@ -150,7 +150,7 @@ def print_checklist(console: Console, checks: List[Check], header: str = "", deb
 def _project_requirements() -> Tuple[str, Dict[str, Requirement]]:
     """`requires-python` and the core dependencies: from pyproject.toml in a source checkout, else the installed
     package's metadata."""
-    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    pyproject = Path(__file__).resolve().parents[3] / "pyproject.toml"
     requires_python, lines = "", []
     try:
         project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
@@ -212,8 +212,8 @@ def _package_checks() -> List[Check]:
 # --- target, sources root and source settings -------------------------------------------------------------------
 
 def _target_check(target_name: Optional[str], duckdb_file: Optional[str], redact: _Redactor):
-    from data_foundation.destinations import resolve_target
-    from data_foundation.targets import DEFAULT_TARGET
+    from data_foundation.load.destinations import resolve_target
+    from data_foundation.load.targets import DEFAULT_TARGET
 
     name = target_name or os.environ.get("FOUNDATION_TARGET") or DEFAULT_TARGET
     try:
@@ -227,7 +227,7 @@ def _target_check(target_name: Optional[str], duckdb_file: Optional[str], redact
 
 
 def _root_check(root: Path, redact: _Redactor):
-    from data_foundation.loading import validate_root
+    from data_foundation.config.loading import validate_root
 
     try:
         project, errors = validate_root(root)

@@ -4,9 +4,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
-from data_foundation.entries import EntryTarget
+from data_foundation.config.entries import EntryTarget
 from data_foundation.errors import FoundationError, FoundationException, did_you_mean
-from data_foundation.spec import DagsterMeta, ResourceSpec, SourceSpec
+from data_foundation.config.spec import DagsterMeta, ResourceSpec, SourceSpec
 
 __all__ = ["Project", "ResourceDef", "SourceDef", "SelectorError"]
 

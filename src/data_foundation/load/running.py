@@ -12,12 +12,12 @@ from dlt.common.runtime.collector import Collector
 from dlt.common.schema.utils import is_complete_column
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from data_foundation.building import PiiAudit, build_source
-from data_foundation.credentials import describe_missing_credentials
-from data_foundation.destinations import Target
+from data_foundation.load.building import PiiAudit, build_source
+from data_foundation.load.credentials import describe_missing_credentials
+from data_foundation.load.destinations import Target
 from data_foundation.errors import FoundationException, cause_of, mask_secrets
-from data_foundation.project import Project, SourceDef
-from data_foundation.session import RunFailed, create_pipeline, load_session
+from data_foundation.config.project import Project, SourceDef
+from data_foundation.load.session import RunFailed, create_pipeline, load_session
 
 __all__ = ["RunFailed", "SourceRun", "count_rows", "create_pipeline", "run_selection", "run_source",
            "schema_changes"]
@@ -45,7 +45,7 @@ def run_source(source: SourceDef, target: Target, tables: Optional[Iterable[str]
 
     One run per source and dataset at a time; a load a previous run left unfinished (killed, crashed) is completed
     first when it belongs to this dataset's current state, so nothing it extracted is lost or loaded twice (see
-    `data_foundation.session`).
+    `data_foundation.load.session`).
 
     Example:
         >>> run = run_source(project.sources["jaffle_shop"], create_target("duckdb", "warehouse.duckdb"))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from data_foundation.destinations import resolve_target
-from data_foundation.jaffle import JaffleReplica
+from data_foundation.load.destinations import resolve_target
+from jaffle_replica import JaffleReplica
 
 console = Console()
 

@@ -20,7 +20,7 @@ from collections import deque
 from pathlib import Path
 from typing import Deque, Iterator, Optional, Tuple
 
-from data_foundation.entries import EntryError, EntryTarget, is_inside, show_path
+from data_foundation.config.entries import EntryError, EntryTarget, is_inside, show_path
 from data_foundation.errors import FoundationException
 
 __all__ = ["DEFAULT_TIMEOUT", "TIMEOUT_ENV", "ImportCheck", "import_timeout"]
@@ -31,7 +31,7 @@ _STARTUP = 10.0  # seconds a child may take to start (a busy machine); one that 
 _GRACE = 2.0  # after the timeout the child dumps where it hangs and exits itself; the parent kills it this much later
 # The requests are read from a copy of stdin: the modules get an empty stdin, and cannot eat the requests.
 _CHILD = ("import json, os, sys; requests = os.fdopen(os.dup(0), 'r'); header = json.loads(requests.readline()); "
-          "sys.path[:] = header['path']; from data_foundation.import_child import serve; serve(header, requests)")
+          "sys.path[:] = header['path']; from data_foundation.config.import_child import serve; serve(header, requests)")
 _DUMP = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
 
 Result = Tuple[EntryTarget, Optional[EntryError]]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Optional, Tuple
 
 from data_foundation.errors import mask_secrets
-from data_foundation.project import SourceDef
+from data_foundation.config.project import SourceDef
 
 __all__ = ["Reconciliation", "reconcile"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
 
-from data_foundation.entry_kinds import describe_non_function
+from data_foundation.config.entry_kinds import describe_non_function
 
 __all__ = ["EntryError", "EntryTarget", "ModuleImports", "resolve_entry", "import_modules", "import_entry",
            "exec_module", "is_inside", "show_path", "PACKAGE_PREFIX"]
@@ -107,7 +107,7 @@ class ModuleImports:
     """
 
     def __init__(self) -> None:
-        from data_foundation.import_probe import ImportCheck, import_timeout  # not at the top: it imports this module
+        from data_foundation.config.import_probe import ImportCheck, import_timeout  # not at the top: it imports this module
 
         self._check = ImportCheck(import_timeout())
         self._todo: Dict[str, Tuple[EntryTarget, Tuple[str, str]]] = {}

@@ -28,10 +28,10 @@ from dlt.common.runtime.collector import Collector, NullCollector
 from dlt.common.schema.exceptions import DataValidationError
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from data_foundation.destinations import Target
+from data_foundation.load.destinations import Target
 from data_foundation.errors import FoundationException, cause_of
 from data_foundation.masking import capture_resolved_secrets, scrub
-from data_foundation.project import SourceDef
+from data_foundation.config.project import SourceDef
 
 __all__ = ["DLT_DEFAULTS", "LoadSession", "RunFailed", "agree_with_destination", "create_pipeline",
            "dlt_defaults", "finish_pending_load", "load_session", "source_lock"]

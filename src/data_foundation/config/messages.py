@@ -6,8 +6,8 @@ from typing import Any, Dict, List, Tuple, Type
 from pydantic import BaseModel, ValidationError
 
 from data_foundation.errors import FoundationError, did_you_mean
-from data_foundation.spec import SourcesFile
-from data_foundation.yamlfile import YamlDocument
+from data_foundation.config.spec import SourcesFile
+from data_foundation.config.yamlfile import YamlDocument
 
 __all__ = ["pydantic_errors"]
 

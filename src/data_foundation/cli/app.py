@@ -14,10 +14,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from data_foundation.errors import FoundationException, ValidationFailed, mask_secrets
-from data_foundation.loading import default_root, load_project, validate_root
+from data_foundation.config.loading import default_root, load_project, validate_root
 from data_foundation.masking import MaskingStream, install_log_masking
-from data_foundation.render import print_errors, print_reconciliation, run_table, sources_table
-from data_foundation.scaffold import scaffold_source
+from data_foundation.cli.render import print_errors, print_reconciliation, run_table, sources_table
+from data_foundation.cli.scaffold import scaffold_source
 
 __all__ = ["app", "main"]
 
@@ -156,10 +156,10 @@ def run(
     """Load sources with dlt into the target, with live progress and a summary of rows per table.
 
     Exit 1 when a load fails, or when a reconciliation finds other row counts than the source reports."""
-    from data_foundation.destinations import create_target, resolve_target
-    from data_foundation.progress import RichCollector
-    from data_foundation.reconcile import reconcile
-    from data_foundation.running import run_source
+    from data_foundation.load.destinations import create_target, resolve_target
+    from data_foundation.cli.progress import RichCollector
+    from data_foundation.load.reconcile import reconcile
+    from data_foundation.load.running import run_source
 
     _use("run", root, debug)
     with _errors():
@@ -199,21 +199,6 @@ def new(
         for path in created:
             console.print(f"created {path}")
         console.print(f"Next: edit {created[1]}, then `foundation validate` and `foundation run {name}`.")
-
-
-@app.command("jaffle-api")
-def jaffle_api(
-    port: int = typer.Option(8000, "--port", metavar="PORT", help="Port on 127.0.0.1 (0 picks a free one)."),
-    scale: int = typer.Option(1, "--scale", min=1, metavar="N", help="Multiply orders, items and customers."),
-    latency_ms: int = typer.Option(0, "--latency-ms", min=0, metavar="MS", help="Added latency per request."),
-    debug: bool = _debug_option(),
-) -> None:
-    """Serve the local Jaffle Shop API replica (for demos, tests and benchmarks)."""
-    from data_foundation.jaffle.server import serve
-
-    _use("jaffle-api", None, debug)
-    with _errors():
-        serve(port=port, scale=scale, latency_ms=latency_ms)
 
 
 def _home_option() -> typer.models.OptionInfo:
@@ -285,7 +270,7 @@ def doctor(
     debug: bool = _debug_option(),
 ) -> None:
     """Check Python, packages, sources, config and secrets, the destination and Dagster; exit 1 on any failure."""
-    from data_foundation.doctor import print_checklist, run_checks
+    from data_foundation.cli.doctor import print_checklist, run_checks
 
     _use("doctor", root, debug)
     with _errors():
@@ -302,6 +287,3 @@ def main() -> None:
     install_log_masking()
     app()
 
-
-if __name__ == "__main__":
-    main()

@@ -11,7 +11,7 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.pipeline import get_dlt_pipelines_dir
 
 from data_foundation.errors import did_you_mean
-from data_foundation.targets import (DEFAULT_TARGET, TargetError, TargetSpec, developer_name, load_targets,
+from data_foundation.load.targets import (DEFAULT_TARGET, TargetError, TargetSpec, developer_name, load_targets,
                                      target_spec)
 
 __all__ = ["DEFAULT_DUCKDB_FILE", "Target", "create_target", "resolve_target"]
