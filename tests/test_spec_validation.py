@@ -12,7 +12,8 @@ from dlt.common.data_types.typing import DATA_TYPES
 from pydantic import ValidationError
 
 from data_foundation.dagster.assets import _partitions_def
-from data_foundation.config.spec import PARTITION_FORMATS, PartitionSpec, ResourceSpec
+from data_foundation.config.dagster_meta import PARTITION_FORMATS, PartitionSpec
+from data_foundation.config.spec import ResourceSpec
 
 CLASSES = {"hourly": dg.HourlyPartitionsDefinition, "daily": dg.DailyPartitionsDefinition,
            "weekly": dg.WeeklyPartitionsDefinition, "monthly": dg.MonthlyPartitionsDefinition}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from data_foundation.errors import FoundationException
+from data_foundation.errors import FoundationError
 from data_foundation.config.loading import validate_root
 
 from conftest import EXAMPLES_ROOT, JAFFLE_FOLDER
@@ -183,7 +183,7 @@ def test_import_timeout_must_be_a_positive_number(tmp_path, monkeypatch, value):
     _source(tmp_path / "root", "shop", ROWS)
     monkeypatch.setenv("FOUNDATION_IMPORT_TIMEOUT", value)
 
-    with pytest.raises(FoundationException, match=f"FOUNDATION_IMPORT_TIMEOUT: `{value}` is not a number of seconds"):
+    with pytest.raises(FoundationError, match=f"FOUNDATION_IMPORT_TIMEOUT: `{value}` is not a number of seconds"):
         validate_root(tmp_path / "root")
 
 

@@ -17,7 +17,7 @@ import importlib
 from typing import Any
 
 __all__ = [
-    "FoundationError",
+    "Problem",
     "Project",
     "ResourceDef",
     "SourceDef",
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 _WHERE = {
-    "FoundationError": "data_foundation.errors",
+    "Problem": "data_foundation.errors",
     "Project": "data_foundation.config.project",
     "ResourceDef": "data_foundation.config.project",
     "SourceDef": "data_foundation.config.project",

@@ -1,4 +1,6 @@
-"""One error type for everything a user can fix: where it is, what is wrong, what to do next."""
+"""The problems a user can fix: `Problem`, one record of where it is, what is wrong and what to do next, and the
+`FoundationError` family of exceptions, which the CLI prints without a traceback and Dagster as a failure's
+description."""
 
 import difflib
 from dataclasses import dataclass
@@ -7,16 +9,16 @@ from typing import Iterable, Optional, Sequence
 
 from data_foundation.masking import mask_secrets
 
-__all__ = ["FoundationError", "FoundationException", "ValidationFailed", "cause_of", "closest", "did_you_mean",
+__all__ = ["FoundationError", "Problem", "ValidationFailed", "cause_of", "closest", "did_you_mean",
            "mask_secrets"]
 
 
 @dataclass(frozen=True)
-class FoundationError:
-    """A problem in a source folder, pointing at the file, line and key that cause it.
+class Problem:
+    """One problem in a source folder, pointing at the file, line and key that cause it (or a warning).
 
     Example:
-        >>> str(FoundationError(Path("dlthub/shop/sources.yaml"), 12, "resources.shop.users.write_disposition",
+        >>> str(Problem(Path("dlthub/shop/sources.yaml"), 12, "resources.shop.users.write_disposition",
         ...     "`upsert_all` is not valid. Valid values: append, replace, merge."))
         'dlthub/shop/sources.yaml:12 resources.shop.users.write_disposition: `upsert_all` is not valid. Valid values: append, replace, merge.'
     """
@@ -44,16 +46,23 @@ class FoundationError:
         return f"{text}\n  hint: {mask_secrets(self.hint)}" if self.hint else text
 
 
-class FoundationException(Exception):
-    """A failure the user can act on: the CLI prints its message without a traceback."""
+class FoundationError(Exception):
+    """A failure the user can act on: the CLI prints its message without a traceback.
+
+    Every exception data-foundation raises on purpose is one of these: `ValidationFailed` (all problems of a sources
+    root), `EntryError`, `SpecError` and `YamlSyntaxError` (one problem found while reading a folder, turned into a
+    `Problem` by the loader), `RunFailed`, `TargetError`, `SelectorError`, `ScaffoldError` and the PII guards.
+    """
+
+    hint: str = ""
 
 
-class ValidationFailed(FoundationException):
+class ValidationFailed(FoundationError):
     """Raised with every problem found in one pass over a sources root."""
 
-    def __init__(self, errors: Sequence[FoundationError]):
-        self.errors = list(errors)
-        super().__init__("\n".join(e.format() for e in self.errors))
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(p.format() for p in self.problems))
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:

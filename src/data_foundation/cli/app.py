@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from data_foundation.errors import FoundationException, ValidationFailed, mask_secrets
+from data_foundation.errors import FoundationError, ValidationFailed, mask_secrets
 from data_foundation.config.loading import default_root, load_project, validate_root
 from data_foundation.masking import MaskingStream, install_log_masking
 from data_foundation.cli.render import print_errors, print_reconciliation, run_table, sources_table
@@ -80,14 +80,14 @@ def _errors() -> Iterator[None]:
     except typer.Exit:
         raise
     except ValidationFailed as exc:
-        print_errors(err_console, exc.errors)
-        err_console.print(f"[red]{len(exc.errors)} problem(s) found.[/] Fix {'it' if len(exc.errors) == 1 else 'them'}"
+        print_errors(err_console, exc.problems)
+        err_console.print(f"[red]{len(exc.problems)} problem(s) found.[/] Fix {'it' if len(exc.problems) == 1 else 'them'}"
                           f" and run `foundation {state.command}` again.")
         _exit(exc)
     except KeyboardInterrupt:
         err_console.print("[red]Interrupted.[/]")
         raise typer.Exit(130)
-    except FoundationException as exc:
+    except FoundationError as exc:
         err_console.print(f"[bold red]Error:[/] {escape(mask_secrets(str(exc)))}")
         _exit(exc)
     except Exception as exc:  # a failure foundation did not expect still gets one readable line

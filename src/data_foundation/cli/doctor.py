@@ -494,9 +494,9 @@ def _alerts_check() -> Check:
 # --- helpers ---------------------------------------------------------------------------------------------------
 
 def _describe(exc: BaseException) -> str:
-    from data_foundation.errors import FoundationException
+    from data_foundation.errors import FoundationError
 
-    return str(exc) if isinstance(exc, FoundationException) else f"{type(exc).__name__}: {exc}"
+    return str(exc) if isinstance(exc, FoundationError) else f"{type(exc).__name__}: {exc}"
 
 
 def _first_line(exc: Any) -> str:

@@ -6,7 +6,7 @@ from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 
-from data_foundation.errors import FoundationError
+from data_foundation.errors import Problem
 from data_foundation.config.project import Project
 from data_foundation.load.reconcile import Reconciliation
 from data_foundation.load.running import SourceRun
@@ -92,7 +92,7 @@ def print_reconciliation(console: Console, err_console: Console, results: List[R
     return False
 
 
-def print_errors(console: Console, errors: List[FoundationError], label: str = "Error") -> None:
+def print_errors(console: Console, errors: List[Problem], label: str = "Error") -> None:
     style = "red" if label == "Error" else "yellow"
     for error in errors:
         console.print(f"[bold {style}]{label}:[/] {escape(str(error))}")

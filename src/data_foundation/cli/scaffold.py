@@ -4,13 +4,13 @@ from importlib import resources
 from pathlib import Path
 from typing import List
 
-from data_foundation.errors import FoundationException
+from data_foundation.errors import FoundationError
 from data_foundation.config.spec import SOURCE_NAME
 
 __all__ = ["ScaffoldError", "scaffold_source"]
 
 
-class ScaffoldError(FoundationException, ValueError):
+class ScaffoldError(FoundationError, ValueError):
     pass
 
 

@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from data_foundation.config.entry_kinds import describe_non_function
+from data_foundation.errors import FoundationError, did_you_mean
 
 __all__ = ["EntryError", "EntryTarget", "ModuleImports", "resolve_entry", "import_modules", "import_entry",
            "exec_module", "is_inside", "show_path", "PACKAGE_PREFIX"]
@@ -31,7 +32,10 @@ _FAILED_IMPORTS: Dict[Tuple[str, str], "EntryError"] = {}
 _PROBED: Set[Tuple[str, str]] = set()
 
 
-class EntryError(Exception):
+class EntryError(FoundationError):
+    """An entry that does not resolve, import or name a function of the sources root; `file` and `line` point into
+    the module when its import failed."""
+
     def __init__(self, message: str, hint: str = "", file: Optional[Path] = None, line: Optional[int] = None):
         super().__init__(message)
         self.message, self.hint, self.file, self.line = message, hint, file, line
@@ -88,7 +92,7 @@ def resolve_entry(entry: str, root: Path, folder: str) -> EntryTarget:
     raise EntryError(
         f"`{entry}` does not resolve to a module file inside the sources root `{root}` "
         f"(looked for `{show_path(target.module_file)}`)",
-        " ".join(filter(None, [_did_you_mean(entry, _entries_in(root / folder)),
+        " ".join(filter(None, [did_you_mean(entry, _entries_in(root / folder)),
                                "Entries name a function in a module of the source folder, e.g. `data.fetch_users`; "
                                f"modules here: {', '.join(existing) or 'none'}."])),
     )
@@ -163,7 +167,7 @@ def import_entry(target: EntryTarget, entry: Optional[str] = None) -> Callable:
         available = _public_functions(module)
         raise EntryError(
             f"`{show_path(target.module_file)}` has no function `{target.function}`",
-            " ".join(filter(None, [_did_you_mean(target.function, available),
+            " ".join(filter(None, [did_you_mean(target.function, available),
                                    f"Functions defined there: {', '.join(available) or 'none'}."])),
         )
     entry = entry or ".".join(target.module_parts + (target.function,))
@@ -228,12 +232,6 @@ def exec_module(target: EntryTarget) -> ModuleType:
     finally:
         sys.dont_write_bytecode = writes_bytecode
     return module
-
-
-def _did_you_mean(value: str, choices: List[str]) -> str:
-    from data_foundation.errors import did_you_mean  # not at the top: the import child does without it (and masking)
-
-    return did_you_mean(value, choices)
 
 
 def _ensure_package(name: str, path: Optional[Path]) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Deque, Iterator, Optional, Tuple
 
 from data_foundation.config.entries import EntryError, EntryTarget, is_inside, show_path
-from data_foundation.errors import FoundationException
+from data_foundation.errors import FoundationError
 
 __all__ = ["DEFAULT_TIMEOUT", "TIMEOUT_ENV", "ImportCheck", "import_timeout"]
 
@@ -47,7 +47,7 @@ def import_timeout() -> float:
     except ValueError:
         value = 0.0
     if not 0 < value < float("inf"):
-        raise FoundationException(f"{TIMEOUT_ENV}: `{raw}` is not a number of seconds greater than 0.\n"
+        raise FoundationError(f"{TIMEOUT_ENV}: `{raw}` is not a number of seconds greater than 0.\n"
                                   f"  hint: Set {TIMEOUT_ENV} to the seconds one data.py may take to import "
                                   f"(default {DEFAULT_TIMEOUT:g}), or unset it.")
     return value

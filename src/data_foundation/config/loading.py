@@ -11,9 +11,10 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 from pydantic import ValidationError
 
 from data_foundation.config.entries import EntryError, EntryTarget, ModuleImports, import_entry, resolve_entry
-from data_foundation.errors import FoundationError, ValidationFailed, did_you_mean
+from data_foundation.errors import Problem, ValidationFailed, did_you_mean
 from data_foundation.config.project import Project, ResourceDef, SourceDef
-from data_foundation.config.spec import RESOURCE_NAME, SOURCE_NAME, DagsterMeta, ResourceSpec, SourcesFile, SourceSpec
+from data_foundation.config.dagster_meta import DagsterMeta
+from data_foundation.config.spec import RESOURCE_NAME, SOURCE_NAME, ResourceSpec, SourcesFile, SourceSpec
 from data_foundation.config.messages import pydantic_errors
 from data_foundation.config.yamlfile import YamlDocument, YamlLimitError, YamlSyntaxError, read_yaml
 
@@ -41,7 +42,7 @@ def load_project(root: Optional[Path] = None) -> Project:
     return project
 
 
-def validate_root(root: Optional[Path] = None) -> Tuple[Project, List[FoundationError]]:
+def validate_root(root: Optional[Path] = None) -> Tuple[Project, List[Problem]]:
     """One pass over the whole root: the project built from what is valid, and every error found.
 
     The YAML of every folder is read first, and the modules the entries name are imported, each first in one child
@@ -51,7 +52,7 @@ def validate_root(root: Optional[Path] = None) -> Tuple[Project, List[Foundation
     root = Path(root) if root is not None else default_root()
     project = Project(root=root)
     if not root.is_dir():
-        return project, [FoundationError(root, None, "", f"sources root `{root}` is not a directory",
+        return project, [Problem(root, None, "", f"sources root `{root}` is not a directory",
                                          "Pass --root DIR or set FOUNDATION_SOURCES_ROOT, or run `foundation new NAME`.")]
     folders: List[_Folder] = []
     with ModuleImports() as imports:  # a child process imports the modules while the next folders are read
@@ -59,7 +60,7 @@ def validate_root(root: Optional[Path] = None) -> Tuple[Project, List[Foundation
             folders.append(_read_folder(root, path))
             imports.add(t for t in folders[-1].entries.values() if isinstance(t, EntryTarget))
         imports.finish()
-    errors: List[FoundationError] = []
+    errors: List[Problem] = []
     resources: Dict[str, ResourceDef] = {}
     declared: List[Tuple[str, SourceSpec, Path, YamlDocument, Optional[Callable]]] = []
     broken: set = set()  # declared resources that already have an error: not reported again as missing
@@ -75,7 +76,7 @@ def validate_root(root: Optional[Path] = None) -> Tuple[Project, List[Foundation
             if isinstance(item, ResourceDef):
                 if item.name in resources:
                     first = resources[item.name]
-                    errors.append(FoundationError(item.file, item.line, f"resources.{item.name}",
+                    errors.append(Problem(item.file, item.line, f"resources.{item.name}",
                                                   f"resource `{item.name}` is also declared in {first.file}:{first.line}",
                                                   "Resource names are global: rename one of them."))
                 else:
@@ -96,8 +97,8 @@ class _Folder:
     resources: Dict[str, ResourceSpec] = field(default_factory=dict)
     sources: Dict[str, SourceSpec] = field(default_factory=dict)
     entries: Dict[str, Union[EntryTarget, EntryError]] = field(default_factory=dict)
-    errors: List[FoundationError] = field(default_factory=list)
-    warnings: List[FoundationError] = field(default_factory=list)
+    errors: List[Problem] = field(default_factory=list)
+    warnings: List[Problem] = field(default_factory=list)
     broken: set = field(default_factory=set)
 
     @property
@@ -120,35 +121,35 @@ def _read_folder(root: Path, path: Path) -> _Folder:
     file, errors = folder.file, folder.errors
     if not file.is_file():
         if (path / "data.py").is_file():
-            errors.append(FoundationError(path, None, "", f"source folder `{path.name}` has no {SOURCES_FILE}",
+            errors.append(Problem(path, None, "", f"source folder `{path.name}` has no {SOURCES_FILE}",
                                           f"Add {file} declaring its resources, or run `foundation new {path.name}`."))
         return folder
     if not SOURCE_NAME.match(path.name):
-        errors.append(FoundationError(file, None, "", f"folder name `{path.name}` is not a Python identifier",
+        errors.append(Problem(file, None, "", f"folder name `{path.name}` is not a Python identifier",
                                       "Use letters, digits and underscores, e.g. `my_api`."))
         return folder
     if not (path / "__init__.py").is_file():
-        errors.append(FoundationError(path / "__init__.py", None, "", f"source folder `{path.name}` has no __init__.py",
+        errors.append(Problem(path / "__init__.py", None, "", f"source folder `{path.name}` has no __init__.py",
                                       f"Create an empty {path / '__init__.py'} to mark it as a Python module."))
     try:
         doc = read_yaml(file)
     except YamlSyntaxError as exc:
         message = str(exc) if isinstance(exc, YamlLimitError) else f"YAML syntax error at column {exc.column}: {exc}"
-        errors.append(FoundationError(file, exc.line, "", message, exc.hint))
+        errors.append(Problem(file, exc.line, "", message, exc.hint))
         return folder
     except UnicodeDecodeError as exc:
-        errors.append(FoundationError(file, None, "", f"not UTF-8 text: {exc}", "Save the file as UTF-8."))
+        errors.append(Problem(file, None, "", f"not UTF-8 text: {exc}", "Save the file as UTF-8."))
         return folder
     folder.doc = doc
     folder.warnings.extend(_declares_nothing(folder))
     if doc.data is None:
         return folder
     if not isinstance(doc.data, dict):
-        errors.append(FoundationError(file, 1, "", "the file must be a mapping with `resources` and/or `sources`",
+        errors.append(Problem(file, 1, "", "the file must be a mapping with `resources` and/or `sources`",
                                       "Start with `resources:` at the top level."))
         return folder
     for key_path, line in doc.duplicate_keys:
-        errors.append(FoundationError(file, line, ".".join(map(str, key_path)),
+        errors.append(Problem(file, line, ".".join(map(str, key_path)),
                                       "duplicate key: the later one would silently win", "Remove or rename one of them."))
     folder.resources, folder.sources = _validate_specs(doc, file, errors)
     declared_resources = doc.data.get("resources")
@@ -163,7 +164,7 @@ def _read_folder(root: Path, path: Path) -> _Folder:
     return folder
 
 
-def _declares_nothing(folder: _Folder) -> List[FoundationError]:
+def _declares_nothing(folder: _Folder) -> List[Problem]:
     """An empty sources.yaml (or one with only empty `resources:`/`sources:`) would make the folder silently load
     nothing."""
     data = folder.doc.data
@@ -172,19 +173,19 @@ def _declares_nothing(folder: _Folder) -> List[FoundationError]:
         return []
     empty = " (the file is empty)" if data is None else ""
     line = folder.doc.line_of((next(iter(data)),)) if data else None
-    return [FoundationError(folder.file, line, "", f"folder `{folder.path.name}` declares no resources{empty}: "
+    return [Problem(folder.file, line, "", f"folder `{folder.path.name}` declares no resources{empty}: "
                                                    "nothing of it is loaded",
                             "Declare the folder's resources under `resources:`, or delete the folder.", severity="warning")]
 
 
-def _load_folder(folder: _Folder, errors: List[FoundationError], broken: set, reported: set) -> List[Any]:
+def _load_folder(folder: _Folder, errors: List[Problem], broken: set, reported: set) -> List[Any]:
     """The folder's resources and sources, with their entries imported (modules already imported by validate_root)."""
     file, doc = folder.file, folder.doc
     items: List[Any] = []
     for name, spec in folder.resources.items():
         line = doc.line_of(("resources", name))
         if not RESOURCE_NAME.match(str(name)):
-            errors.append(FoundationError(file, line, f"resources.{name}", f"`{name}` is not a resource name",
+            errors.append(Problem(file, line, f"resources.{name}", f"`{name}` is not a resource name",
                                           "Name resources `<source>.<table>`, e.g. `my_api.users` (letters, digits, _)."))
             broken.add(name)
             continue
@@ -198,7 +199,7 @@ def _load_folder(folder: _Folder, errors: List[FoundationError], broken: set, re
         items.append(resource)
     for name, spec in folder.sources.items():
         if not SOURCE_NAME.match(str(name)):
-            errors.append(FoundationError(file, doc.line_of(("sources", name)), f"sources.{name}",
+            errors.append(Problem(file, doc.line_of(("sources", name)), f"sources.{name}",
                                           f"`{name}` is not a source name", "Use letters, digits and underscores."))
             continue
         reconcile = None
@@ -210,7 +211,7 @@ def _load_folder(folder: _Folder, errors: List[FoundationError], broken: set, re
     return items
 
 
-def _validate_specs(doc: YamlDocument, file: Path, errors: List[FoundationError]):
+def _validate_specs(doc: YamlDocument, file: Path, errors: List[Problem]):
     """Validate each resource and source on its own, so one bad resource does not hide the others' problems."""
     try:
         SourcesFile.model_validate({key: {} for key in doc.data})
@@ -220,7 +221,7 @@ def _validate_specs(doc: YamlDocument, file: Path, errors: List[FoundationError]
     for section, model in (("resources", ResourceSpec), ("sources", SourceSpec)):
         entries = doc.data.get(section) or {}
         if not isinstance(entries, dict):
-            errors.append(FoundationError(file, doc.line_of((section,)), section, f"`{section}` must be a mapping of names",
+            errors.append(Problem(file, doc.line_of((section,)), section, f"`{section}` must be a mapping of names",
                                           f"Write `{section}:` followed by indented `<name>:` blocks."))
             continue
         for name, raw in entries.items():
@@ -231,7 +232,7 @@ def _validate_specs(doc: YamlDocument, file: Path, errors: List[FoundationError]
     return found["resources"], found["sources"]
 
 
-def _load_entry(folder: _Folder, entry: str, key: Tuple[str, ...], errors: List[FoundationError], reported: set):
+def _load_entry(folder: _Folder, entry: str, key: Tuple[str, ...], errors: List[Problem], reported: set):
     target = folder.entries[entry]
     try:
         if isinstance(target, EntryError):
@@ -239,7 +240,7 @@ def _load_entry(folder: _Folder, entry: str, key: Tuple[str, ...], errors: List[
         return import_entry(target, entry), target
     except EntryError as exc:
         line = exc.line if exc.file else folder.doc.line_of(key)  # a line of the module, or of the YAML
-        error = FoundationError(exc.file or folder.file, line, ".".join(key), exc.message, exc.hint)
+        error = Problem(exc.file or folder.file, line, ".".join(key), exc.message, exc.hint)
         if exc.file and (error.file, error.line, error.message) in reported:
             return None, None  # a module that fails to import is reported once, not for every entry naming it
         reported.add((error.file, error.line, error.message))
@@ -247,7 +248,7 @@ def _load_entry(folder: _Folder, entry: str, key: Tuple[str, ...], errors: List[
         return None, None
 
 
-def _check_arguments(resource: ResourceDef, doc: YamlDocument, errors: List[FoundationError]) -> None:
+def _check_arguments(resource: ResourceDef, doc: YamlDocument, errors: List[Problem]) -> None:
     try:
         signature = inspect.signature(resource.function)
     except (TypeError, ValueError):
@@ -263,7 +264,7 @@ def _check_arguments(resource: ResourceDef, doc: YamlDocument, errors: List[Foun
         names = [n for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
         suggestion = did_you_mean(key[1], names) if len(key) > 1 and key[1] not in params else ""
         path = ("resources", resource.name) + key
-        errors.append(FoundationError(
+        errors.append(Problem(
             resource.file, doc.line_of(path), ".".join(path),
             f"arguments do not fit `{resource.target.function}{signature}`: {exc}",
             " ".join(filter(None, [suggestion, "Pass the function's parameters under `arguments` (positional) "
@@ -283,7 +284,7 @@ def _assemble_sources(project: Project, resources: Dict[str, ResourceDef], decla
     for name, spec, file, doc, reconcile in declared:
         if name in project.sources:
             other = project.sources[name]
-            errors.append(FoundationError(file, doc.line_of(("sources", name)), f"sources.{name}",
+            errors.append(Problem(file, doc.line_of(("sources", name)), f"sources.{name}",
                                           f"source `{name}` is also declared in {other.file}:{other.line}",
                                           "Source names are global: rename one of them."))
             owner.update((r, other.name) for r in spec.resources if r not in owner)  # not reported again as unlisted
@@ -295,12 +296,12 @@ def _assemble_sources(project: Project, resources: Dict[str, ResourceDef], decla
             if resource is None and resource_name in broken:
                 continue
             if resource is None:
-                errors.append(FoundationError(file, doc.line_of(key), f"sources.{name}.resources",
+                errors.append(Problem(file, doc.line_of(key), f"sources.{name}.resources",
                                               f"resource `{resource_name}` is not declared",
                                               " ".join(filter(None, [did_you_mean(resource_name, resources),
                                                                      f"Declared resources: {', '.join(sorted(resources)) or 'none'}."]))))
             elif resource_name in owner:
-                errors.append(FoundationError(file, doc.line_of(key), f"sources.{name}.resources",
+                errors.append(Problem(file, doc.line_of(key), f"sources.{name}.resources",
                                               f"resource `{resource_name}` already belongs to source `{owner[resource_name]}`",
                                               "A resource belongs to at most one source: remove it from one of them."))
             else:
@@ -314,7 +315,7 @@ def _assemble_sources(project: Project, resources: Dict[str, ResourceDef], decla
         prefix = resource.name.split(".", 1)[0]
         existing = project.sources.get(prefix)
         if existing is not None and existing.spec.resources:
-            errors.append(FoundationError(resource.file, resource.line, f"resources.{resource.name}",
+            errors.append(Problem(resource.file, resource.line, f"resources.{resource.name}",
                                           f"resource `{resource.name}` is not listed in source `{prefix}`",
                                           f"Add it to `sources.{prefix}.resources` in {existing.file}."))
             continue
@@ -326,14 +327,14 @@ def _assemble_sources(project: Project, resources: Dict[str, ResourceDef], decla
         _check_source(source, errors, docs)
 
 
-def _check_source(source: SourceDef, errors: List[FoundationError], docs: Dict[Path, YamlDocument]) -> None:
+def _check_source(source: SourceDef, errors: List[Problem], docs: Dict[Path, YamlDocument]) -> None:
     tables: Dict[str, ResourceDef] = {}
     source.dagster = (source.spec.meta.dagster if source.spec.meta and source.spec.meta.dagster else DagsterMeta())
     for resource in source.resources:
         resource.source = source.name
         resource.dagster = _merge_meta(source.dagster, resource, docs[resource.file], errors)
         if resource.table in tables:
-            errors.append(FoundationError(resource.file, resource.line, f"resources.{resource.name}",
+            errors.append(Problem(resource.file, resource.line, f"resources.{resource.name}",
                                           f"table `{resource.table}` is loaded twice in source `{source.name}` "
                                           f"(also by `{tables[resource.table].name}`)",
                                           "Give each resource of a source its own table name."))
@@ -341,7 +342,7 @@ def _check_source(source: SourceDef, errors: List[FoundationError], docs: Dict[P
     _check_data_from(source, errors, docs)
 
 
-def _check_data_from(source: SourceDef, errors: List[FoundationError], docs: Dict[Path, YamlDocument]) -> None:
+def _check_data_from(source: SourceDef, errors: List[Problem], docs: Dict[Path, YamlDocument]) -> None:
     """Each `data_from` names another resource of the source, and following them never comes back (no cycles)."""
     by_name = {r.name: r for r in source.resources}
     in_cycle: set = set()
@@ -349,7 +350,7 @@ def _check_data_from(source: SourceDef, errors: List[FoundationError], docs: Dic
         parent, chain = resource.spec.data_from, [resource.name]
         key = ("resources", resource.name, "data_from")
         if parent and parent not in by_name:
-            errors.append(FoundationError(resource.file, docs[resource.file].line_of(key), ".".join(key),
+            errors.append(Problem(resource.file, docs[resource.file].line_of(key), ".".join(key),
                                           f"`{parent}` is not a resource of source `{source.name}`",
                                           " ".join(filter(None, [did_you_mean(parent, by_name),
                                                                  "`data_from` names another resource of the same source."]))))
@@ -358,14 +359,14 @@ def _check_data_from(source: SourceDef, errors: List[FoundationError], docs: Dic
             parent = by_name[parent].spec.data_from
         if parent == resource.name and not in_cycle.intersection(chain):
             in_cycle.update(chain)
-            errors.append(FoundationError(resource.file, docs[resource.file].line_of(key), ".".join(key),
+            errors.append(Problem(resource.file, docs[resource.file].line_of(key), ".".join(key),
                                           f"`data_from` goes round in a cycle: {' -> '.join(chain + [resource.name])}",
                                           "Remove `data_from` from one of them: the chain must start at a resource "
                                           "that loads data itself."))
 
 
 def _merge_meta(source_meta: DagsterMeta, resource: ResourceDef, doc: YamlDocument,
-                errors: List[FoundationError]) -> DagsterMeta:
+                errors: List[Problem]) -> DagsterMeta:
     override = resource.spec.meta.dagster if resource.spec.meta and resource.spec.meta.dagster else None
     if override is None:
         return source_meta
@@ -383,12 +384,12 @@ def _merge_meta(source_meta: DagsterMeta, resource: ResourceDef, doc: YamlDocume
         return source_meta
 
 
-def _warnings(project: Project) -> List[FoundationError]:
+def _warnings(project: Project) -> List[Problem]:
     found = []
     for resource in project.resources:
         spec = resource.spec
         if spec.disposition == "merge" and not (spec.primary_key or spec.merge_key):
-            found.append(FoundationError(resource.file, resource.line, f"resources.{resource.name}.write_disposition",
+            found.append(Problem(resource.file, resource.line, f"resources.{resource.name}.write_disposition",
                                          "`merge` without `primary_key` or `merge_key`: dlt will append every row",
                                          "Set `primary_key` (or `merge_key`) so re-runs update rows instead of duplicating them.",
                                          severity="warning"))

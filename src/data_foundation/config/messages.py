@@ -1,11 +1,11 @@
-"""Turn pydantic's validation errors into one `FoundationError` per problem, with line, key path and a hint."""
+"""Turn pydantic's validation errors into one `Problem` per problem, with line, key path and a hint."""
 
 from pathlib import Path
 from typing import Any, Dict, List, Tuple, Type
 
 from pydantic import BaseModel, ValidationError
 
-from data_foundation.errors import FoundationError, did_you_mean
+from data_foundation.errors import Problem, did_you_mean
 from data_foundation.config.spec import SourcesFile
 from data_foundation.config.yamlfile import YamlDocument
 
@@ -26,7 +26,7 @@ _HINTS = {
 _EXAMPLES = {"entry": "data.fetch_users", "cursor_path": "updated_at", "disposition": "merge"}
 
 
-def pydantic_errors(exc: ValidationError, file: Path, doc: YamlDocument, prefix: Tuple[Any, ...] = ()) -> List[FoundationError]:
+def pydantic_errors(exc: ValidationError, file: Path, doc: YamlDocument, prefix: Tuple[Any, ...] = ()) -> List[Problem]:
     """One error per key path of the document; `prefix` is where the validated value sits in the document."""
     grouped: Dict[Tuple[Any, ...], List[Dict[str, Any]]] = {}
     for error in exc.errors(include_url=False):
@@ -41,7 +41,7 @@ def pydantic_errors(exc: ValidationError, file: Path, doc: YamlDocument, prefix:
     for path, errors in grouped.items():
         message, hint = _describe(path, errors)
         line = doc.line_of(path) if errors[0]["type"] != "missing" else doc.line_of(path[:-1])
-        results.append(FoundationError(file, line, ".".join(str(p) for p in path), message, hint))
+        results.append(Problem(file, line, ".".join(str(p) for p in path), message, hint))
     return results
 
 

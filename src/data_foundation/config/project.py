@@ -5,13 +5,14 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from data_foundation.config.entries import EntryTarget
-from data_foundation.errors import FoundationError, FoundationException, did_you_mean
-from data_foundation.config.spec import DagsterMeta, ResourceSpec, SourceSpec
+from data_foundation.errors import Problem, FoundationError, did_you_mean
+from data_foundation.config.dagster_meta import DagsterMeta
+from data_foundation.config.spec import ResourceSpec, SourceSpec
 
 __all__ = ["Project", "ResourceDef", "SourceDef", "SelectorError"]
 
 
-class SelectorError(FoundationException, ValueError):
+class SelectorError(FoundationError, ValueError):
     pass
 
 
@@ -69,7 +70,7 @@ class SourceDef:
 class Project:
     root: Path
     sources: Dict[str, SourceDef] = field(default_factory=dict)
-    warnings: List[FoundationError] = field(default_factory=list)
+    warnings: List[Problem] = field(default_factory=list)
 
     @property
     def resources(self) -> List[ResourceDef]:

@@ -7,6 +7,8 @@ from typing import Any, Dict, List, Tuple
 
 import yaml
 
+from data_foundation.errors import FoundationError
+
 __all__ = ["YamlDocument", "YamlLimitError", "YamlSyntaxError", "read_yaml"]
 
 KeyPath = Tuple[Any, ...]
@@ -20,7 +22,9 @@ MAX_ALIAS_VALUES = 100_000  # values that aliases add to the document, beyond th
 _ANCHOR = re.compile(r"(?:!\S*\s+)?&([^\s,\[\]{}]+)")  # `&name`, maybe after a tag, where an aliased node starts
 
 
-class YamlSyntaxError(Exception):
+class YamlSyntaxError(FoundationError):
+    """Malformed YAML, at a line and column."""
+
     def __init__(self, message: str, line: int, column: int, hint: str = SYNTAX_HINT):
         super().__init__(message)
         self.line, self.column, self.hint = line, column, hint

@@ -11,11 +11,11 @@ from dagster_dlt import DagsterDltResource
 from data_foundation.load.building import PiiAudit, build_source
 from data_foundation.dagster.translator import FoundationTranslator, upstream_key
 from data_foundation.load.destinations import Target
-from data_foundation.errors import FoundationException, mask_secrets
+from data_foundation.errors import FoundationError, mask_secrets
 from data_foundation.config.project import SourceDef
 from data_foundation.load.running import step_errors
 from data_foundation.load.session import load_session
-from data_foundation.config.spec import PARTITION_FORMATS, PartitionSpec
+from data_foundation.config.dagster_meta import PARTITION_FORMATS, PartitionSpec
 
 __all__ = ["LoadConfig", "build_source_assets", "build_upstream_specs", "pool_name"]
 
@@ -87,7 +87,7 @@ def _masked_failure(source: SourceDef, target: Target) -> Iterator[None]:
     try:
         with step_errors(source, target):
             yield
-    except FoundationException as exc:
+    except FoundationError as exc:
         raise dg.Failure(description=mask_secrets(str(exc))) from None
 
 

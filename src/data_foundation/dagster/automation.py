@@ -5,7 +5,7 @@ from typing import Callable, Dict, Optional
 
 import dagster as dg
 
-from data_foundation.config.spec import AutomationConditionConfig, DagsterMeta, register_automation_condition_name
+from data_foundation.config.dagster_meta import AutomationConditionConfig, DagsterMeta, register_automation_condition_name
 
 __all__ = ["build_automation_condition", "register_automation_condition"]
 

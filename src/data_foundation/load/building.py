@@ -12,7 +12,7 @@ from dlt.common.libs import is_pandas_frame, is_polars_frame
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.extract import DltResource, DltSource
 
-from data_foundation.errors import FoundationException
+from data_foundation.errors import FoundationError
 from data_foundation.config.project import ResourceDef, SourceDef
 from data_foundation.config.spec import PiiSpec
 
@@ -119,7 +119,7 @@ def _schema_contract(contract: Any) -> Any:
     return contract
 
 
-class PiiSaltMissing(FoundationException):
+class PiiSaltMissing(FoundationError):
     """A resource hashes columns but no salt is configured."""
 
 
@@ -133,7 +133,7 @@ def pii_hash(salt: str, value: Any) -> Optional[str]:
     return hashlib.sha256((salt + str(value)).encode("utf-8")).hexdigest()
 
 
-class PiiRowTypeRefused(FoundationException):
+class PiiRowTypeRefused(FoundationError):
     """A resource with `pii` yielded something whose columns cannot be masked."""
 
 

@@ -15,7 +15,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from data_foundation.load.building import PiiAudit, build_source
 from data_foundation.load.credentials import describe_missing_credentials
 from data_foundation.load.destinations import Target
-from data_foundation.errors import FoundationException, cause_of, mask_secrets
+from data_foundation.errors import FoundationError, cause_of, mask_secrets
 from data_foundation.config.project import Project, SourceDef
 from data_foundation.load.session import RunFailed, create_pipeline, load_session
 
@@ -81,7 +81,7 @@ def step_errors(source: SourceDef, target: Target) -> Iterator[None]:
     """dlt's failures as one readable `RunFailed` line: the source, the step and the cause, secrets masked."""
     try:
         yield
-    except FoundationException:
+    except FoundationError:
         raise
     except PipelineStepFailed as exc:
         cause = exc.__cause__ or exc.exception

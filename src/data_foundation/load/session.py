@@ -29,7 +29,7 @@ from dlt.common.schema.exceptions import DataValidationError
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from data_foundation.load.destinations import Target
-from data_foundation.errors import FoundationException, cause_of
+from data_foundation.errors import FoundationError, cause_of
 from data_foundation.masking import capture_resolved_secrets, scrub
 from data_foundation.config.project import SourceDef
 
@@ -39,7 +39,7 @@ __all__ = ["DLT_DEFAULTS", "LoadSession", "RunFailed", "agree_with_destination",
 logger = logging.getLogger(__name__)
 
 
-class RunFailed(FoundationException):
+class RunFailed(FoundationError):
     """A load failed or could not start; the message names the source and the cause, with secrets masked."""
 
 

@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from data_foundation.errors import FoundationException
+from data_foundation.errors import FoundationError
 
 __all__ = ["TargetSpec", "TargetError", "load_targets", "target_spec", "developer_name", "DEFAULT_TARGET", "CONFIG_FILE"]
 
@@ -21,7 +21,7 @@ DEFAULT_TARGET = "dev"
 _SECRET_KEYS = {"password", "private_key", "private_key_passphrase", "token", "secret", "api_key", "refresh_token"}
 
 
-class TargetError(FoundationException):
+class TargetError(FoundationError):
     pass
 
 
