@@ -72,3 +72,22 @@ def test_alert_posts_no_secret(monkeypatch):
     post_alert(f"http://127.0.0.1:{server.server_address[1]}/hook", "run failed: locked alert-secret-0042")
     server.server_close()
     assert json.loads(received[0]) == {"text": "run failed: locked ***"}
+
+
+@pytest.mark.parametrize("name, secret", [
+    ("DESTINATION__SNOWFLAKE__CREDENTIALS__PASSWORD", True), ("private_key_passphrase", True), ("api_key", True),
+    ("SOURCES__SHOP__AUTH", True), ("DATA_FOUNDATION__PII_SALT", True), ("refresh_token", True),
+    ("authenticator", False), ("host", False), ("warehouse", False), ("role", False)])
+def test_one_rule_says_which_names_hold_secrets(name, secret):
+    """Targets, working-folder names, the doctor and the log mask all ask `is_secret_name`."""
+    from data_foundation.load.targets import TargetSpec
+    from data_foundation.masking import is_secret_name
+
+    assert is_secret_name(name) is secret
+    if name.islower():  # a credentials key in foundation.toml: refused exactly when it is a secret
+        try:
+            TargetSpec(destination="snowflake", credentials={name: "x"})
+            refused = False
+        except ValueError:
+            refused = True
+        assert refused is secret

@@ -17,15 +17,20 @@ import threading
 import traceback
 from typing import Any, Iterator, List, Set, Tuple
 
-__all__ = ["MaskingStream", "capture_resolved_secrets", "install_log_masking", "known_secrets", "mask_secrets",
-           "register_secret", "register_provider_secrets", "scrub"]
+__all__ = ["MaskingStream", "capture_resolved_secrets", "install_log_masking", "is_secret_name", "known_secrets",
+           "mask_secrets", "register_secret", "register_provider_secrets", "scrub"]
 
 MASK = "***"
 # Shorter values would mask ordinary words; a real secret is longer.
 MIN_SECRET_LENGTH = 6
 # Environment variables holding secrets, by name (dlt's layout: SOURCES__X__API_KEY, DESTINATION__X__CREDENTIALS__...).
 SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|token|api_?key|private_?key|passphrase|credentials|webhook"
-                         r"|auth|salt)")
+                         r"|(?<![a-z])auth(?![a-z])|salt)")  # `..._AUTH`, not `authenticator`
+
+
+def is_secret_name(name: str) -> bool:
+    """A setting, credentials field or environment variable whose name says it holds a secret."""
+    return bool(SECRET_NAME.search(name or ""))
 
 # keys whose value follows them (`password=x`, `'token': 'x'`); not `credentials` or `auth`, which messages use as
 # ordinary words ("missing credentials: host"), and a bare `key: value` only with a quoted value ("api_key: set" is
@@ -94,7 +99,7 @@ def _register_environment() -> None:
     names = os.environ.keys() - _environment_seen
     for name in names:
         _environment_seen.add(name)
-        if SECRET_NAME.search(name):
+        if is_secret_name(name):
             register_secret(os.environ.get(name))
 
 
@@ -148,7 +153,7 @@ def _listener_class() -> type:
 
     class SecretListener(TraceLogContext):
         def log(self, trace: Any) -> None:
-            if trace.value is not None and (is_secret_hint(trace.hint) or SECRET_NAME.search(trace.key or "")):
+            if trace.value is not None and (is_secret_hint(trace.hint) or is_secret_name(trace.key)):
                 for value in _leaves(trace.value):
                     register_secret(value)
             super().log(trace)

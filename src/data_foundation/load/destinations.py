@@ -11,10 +11,11 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.pipeline import get_dlt_pipelines_dir
 
 from data_foundation.errors import did_you_mean
+from data_foundation.masking import is_secret_name
 from data_foundation.load.targets import (DEFAULT_TARGET, TargetError, TargetSpec, developer_name, load_targets,
                                      target_spec)
 
-__all__ = ["DEFAULT_DUCKDB_FILE", "Target", "create_target", "resolve_target"]
+__all__ = ["DEFAULT_DUCKDB_FILE", "Target", "create_target", "resolve_target", "target_name"]
 
 DEFAULT_DUCKDB_FILE = "foundation.duckdb"
 
@@ -30,6 +31,15 @@ class Target:
     dataset_suffix: str = ""
     name: str = ""  # the target's name in foundation.toml, if it came from there
     location: str = ""  # non-secret parts of the credentials (host, database, ...) that tell two servers apart
+
+    def duckdb_clash(self, dataset: str) -> Optional[str]:
+        """Why `dataset` cannot be loaded into this target's DuckDB file, or None: DuckDB names the catalog after the
+        file, so `x.duckdb` with a schema `x` makes every query ambiguous."""
+        if self.duckdb_file is None or self.duckdb_file.stem != dataset:
+            return None
+        return (f"DuckDB file `{self.duckdb_file}` has the same name as dataset `{dataset}`; DuckDB cannot tell the two "
+                "apart. Choose another file name (--duckdb-file, or duckdb_file in foundation.toml) or a "
+                "--dataset-prefix.")
 
     def dataset_name(self, source: str) -> str:
         """The dataset (schema) `source` loads into, as dlt creates it: prefix and suffix applied, then normalized
@@ -74,6 +84,11 @@ def create_target(destination: str = "duckdb", duckdb_file: Optional[str] = None
     return _build(TargetSpec(destination=destination, duckdb_file=duckdb_file, dataset_prefix=dataset_prefix))
 
 
+def target_name(name: Optional[str] = None) -> str:
+    """The target a command uses: `--target`, else `$FOUNDATION_TARGET`, else `dev`."""
+    return name or os.environ.get("FOUNDATION_TARGET") or DEFAULT_TARGET
+
+
 def resolve_target(name: Optional[str] = None, duckdb_file: Optional[str] = None,
                    dataset_prefix: Optional[str] = None, config_dir: Optional[Path] = None) -> Target:
     """The target called `name` (else `$FOUNDATION_TARGET`, else `dev`) from foundation.toml or the built-ins;
@@ -83,7 +98,7 @@ def resolve_target(name: Optional[str] = None, duckdb_file: Optional[str] = None
         >>> resolve_target("prod").destination_name
         'snowflake'
     """
-    name = name or os.environ.get("FOUNDATION_TARGET") or DEFAULT_TARGET
+    name = target_name(name)
     targets = load_targets(config_dir)
     spec = target_spec(name, targets[name]) if name in targets else None
     if spec is None:
@@ -117,10 +132,8 @@ def _location(destination: str, credentials: Dict[str, Any]) -> str:
                 if key != "bucket_url" else dlt.config.get(f"destination.{destination}.{key}")
             if value is not None:
                 found[key] = value
-    return ",".join(f"{k}={found[k]}" for k in sorted(found) if k.lower() not in _SECRET_FIELDS)
+    return ",".join(f"{k}={found[k]}" for k in sorted(found) if not is_secret_name(k))
 
-
-_SECRET_FIELDS = {"password", "private_key", "private_key_passphrase", "token", "secret", "api_key", "refresh_token"}
 
 
 def _is_destination(name: str) -> bool:

@@ -54,10 +54,9 @@ def create_pipeline(source: SourceDef, target: Target, progress: Optional[Collec
     """The dlt pipeline of `source` in `target`: pipeline `foundation_<source>`, the source's dataset, and a working
     folder of its own for that destination and dataset."""
     dataset = target.dataset_name(source.dataset_name)
-    if target.duckdb_file is not None and target.duckdb_file.stem == dataset:
-        # DuckDB names the catalog after the file: `x.duckdb` and schema `x` make every query ambiguous
-        raise RunFailed(f"DuckDB file `{target.duckdb_file}` has the same name as dataset `{dataset}`; "
-                        "DuckDB cannot tell the two apart. Choose another file name or a --dataset-prefix.")
+    clash = target.duckdb_clash(dataset)
+    if clash:
+        raise RunFailed(clash)
     return dlt.pipeline(
         pipeline_name=f"foundation_{source.name}",
         destination=target.destination,

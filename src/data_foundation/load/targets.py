@@ -13,12 +13,12 @@ from typing import Any, Dict, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from data_foundation.errors import FoundationError
+from data_foundation.masking import is_secret_name
 
 __all__ = ["TargetSpec", "TargetError", "load_targets", "target_spec", "developer_name", "DEFAULT_TARGET", "CONFIG_FILE"]
 
 CONFIG_FILE = "foundation.toml"
 DEFAULT_TARGET = "dev"
-_SECRET_KEYS = {"password", "private_key", "private_key_passphrase", "token", "secret", "api_key", "refresh_token"}
 
 
 class TargetError(FoundationError):
@@ -40,7 +40,7 @@ class TargetSpec(BaseModel):
     @field_validator("credentials")
     @classmethod
     def _no_secrets(cls, value: Dict[str, Any]) -> Dict[str, Any]:
-        secret = sorted(k for k in value if k.lower() in _SECRET_KEYS)
+        secret = sorted(k for k in value if is_secret_name(k))
         if secret:
             raise ValueError(f"secrets such as `{', '.join(secret)}` must not be written in the config file: set them "
                              "through dlt's "
