@@ -10,7 +10,7 @@ from typing import Iterable, Optional, Sequence
 from data_foundation.masking import mask_secrets
 
 __all__ = ["FoundationError", "Problem", "ValidationFailed", "cause_of", "closest", "did_you_mean",
-           "mask_secrets"]
+           "display_path", "join_hints", "mask_secrets"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Problem:
     def location(self) -> str:
         if self.file is None:
             return ""
-        return f"{_display_path(self.file)}:{self.line}" if self.line else _display_path(self.file)
+        return f"{display_path(self.file)}:{self.line}" if self.line else display_path(self.file)
 
     def __str__(self) -> str:
         parts = [p for p in (self.location, f"{self.key_path}:" if self.key_path else "") if p]
@@ -71,6 +71,11 @@ def did_you_mean(value: str, choices: Iterable[str]) -> str:
     return f"did you mean `{match}`?" if match else ""
 
 
+def join_hints(*parts: str) -> str:
+    """The parts that are not empty, as one hint: a "did you mean" (maybe empty), then what to do."""
+    return " ".join(part for part in parts if part)
+
+
 def closest(value: str, choices: Iterable[str]) -> Optional[str]:
     """The choice most similar to `value`, or None when nothing is close."""
     matches = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
@@ -87,7 +92,8 @@ def cause_of(error: Optional[BaseException], kind: type) -> Optional[BaseExcepti
     return None
 
 
-def _display_path(path: Path) -> str:
+def display_path(path: Path) -> str:
+    """`path` relative to the working directory when it is below it (as a user types it), else as given."""
     try:
         return str(Path(path).resolve().relative_to(Path.cwd()))
     except ValueError:

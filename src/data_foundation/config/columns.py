@@ -3,7 +3,7 @@
 from typing import Any, Dict, Optional
 
 from data_foundation.config.base import SpecError
-from data_foundation.errors import closest, did_you_mean
+from data_foundation.errors import closest, did_you_mean, join_hints
 
 __all__ = ["column_hints"]
 
@@ -20,7 +20,7 @@ def column_hints(hints: Dict[str, Any]) -> Dict[str, Any]:
         if str(key) not in keys and not str(key).startswith("x-"):
             valid = f"Valid hints: {', '.join(sorted(k for k in keys if not k.startswith('x-')))}, or `x-...`."
             suggestion = did_you_mean(str(key), keys)
-            raise SpecError(f"unknown column hint `{key}`", " ".join(filter(None, [suggestion, valid])), key=key)
+            raise SpecError(f"unknown column hint `{key}`", join_hints(suggestion, valid), key=key)
     data_type, data_types = _dlt_data_type(hints.get("data_type")), frozenset(DATA_TYPES)
     if data_type is not None and data_type not in data_types:
         match = _DATA_TYPE_NAMES.get(data_type.lower()) or closest(data_type, data_types)

@@ -18,10 +18,10 @@ from types import ModuleType
 from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from data_foundation.config.entry_kinds import describe_non_function
-from data_foundation.errors import FoundationError, did_you_mean
+from data_foundation.errors import FoundationError, did_you_mean, display_path, join_hints
 
 __all__ = ["EntryError", "EntryTarget", "ModuleImports", "resolve_entry", "import_modules", "import_entry",
-           "exec_module", "is_inside", "show_path", "PACKAGE_PREFIX"]
+           "exec_module", "is_inside", "PACKAGE_PREFIX"]
 
 # Source folders are imported as `data_foundation_sources_<root hash>.<folder>` so `from . import helpers` works in data.py.
 PACKAGE_PREFIX = "data_foundation_sources"
@@ -83,7 +83,8 @@ def resolve_entry(entry: str, root: Path, folder: str) -> EntryTarget:
         if target.module_file.is_file():
             if not is_inside(target.module_file, root):  # e.g. a symlink: refused before anything is imported
                 raise EntryError(
-                    f"`{entry}` resolves to `{show_path(target.module_file.resolve())}`, outside the sources root `{root}`",
+                    f"`{entry}` resolves to `{display_path(target.module_file.resolve())}`, outside the sources root "
+                    f"`{root}`",
                     "Move the module into the source folder: entries never import code from outside the sources root.",
                 )
             return target
@@ -91,10 +92,10 @@ def resolve_entry(entry: str, root: Path, folder: str) -> EntryTarget:
     existing = sorted(p.stem for p in (root / folder).glob("*.py") if p.stem != "__init__")
     raise EntryError(
         f"`{entry}` does not resolve to a module file inside the sources root `{root}` "
-        f"(looked for `{show_path(target.module_file)}`)",
-        " ".join(filter(None, [did_you_mean(entry, _entries_in(root / folder)),
-                               "Entries name a function in a module of the source folder, e.g. `data.fetch_users`; "
-                               f"modules here: {', '.join(existing) or 'none'}."])),
+        f"(looked for `{display_path(target.module_file)}`)",
+        join_hints(did_you_mean(entry, _entries_in(root / folder)),
+                   "Entries name a function in a module of the source folder, e.g. `data.fetch_users`; "
+                   f"modules here: {', '.join(existing) or 'none'}."),
     )
 
 
@@ -161,14 +162,14 @@ def import_entry(target: EntryTarget, entry: Optional[str] = None) -> Callable:
     module = sys.modules.get(target.module_name)
     if module is None:
         raise _FAILED_IMPORTS.get(_attempt(target, {})) or EntryError(
-            f"`{show_path(target.module_file)}` changed while it was being imported", "Run the command again.")
+            f"`{display_path(target.module_file)}` changed while it was being imported", "Run the command again.")
     function = getattr(module, target.function, None)
     if function is None or not callable(function):
         available = _public_functions(module)
         raise EntryError(
-            f"`{show_path(target.module_file)}` has no function `{target.function}`",
-            " ".join(filter(None, [did_you_mean(target.function, available),
-                                   f"Functions defined there: {', '.join(available) or 'none'}."])),
+            f"`{display_path(target.module_file)}` has no function `{target.function}`",
+            join_hints(did_you_mean(target.function, available),
+                       f"Functions defined there: {', '.join(available) or 'none'}."),
         )
     entry = entry or ".".join(target.module_parts + (target.function,))
     problem = describe_non_function(entry, function, target.function, target.root, target.module_file)
@@ -224,7 +225,7 @@ def exec_module(target: EntryTarget) -> ModuleType:
             raise
         file, line = _user_frame(exc, target.root)
         raise EntryError(
-            f"importing `{show_path(target.module_file)}` failed: {type(exc).__name__}: {exc}",
+            f"importing `{display_path(target.module_file)}` failed: {type(exc).__name__}: {exc}",
             "Fix the error in the module; it must import without side effects such as network calls.",
             file=file or target.module_file,
             line=line,
@@ -280,10 +281,3 @@ def is_inside(path: Path, root: Path) -> bool:
 @lru_cache(maxsize=64)  # resolving the root for every entry was a tenth of loading 500 sources
 def _resolved_root(cwd: str, root: str) -> Path:
     return Path(cwd, root).resolve()
-
-
-def show_path(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)

@@ -1,6 +1,7 @@
 """The child process of `import_probe`: import the modules it is sent, one by one, reporting on each.
 
-Kept to what it needs (no `errors`, no `subprocess`): it starts once per validation that has modules to check.
+Kept to what it needs (`entries` and `errors`; no pydantic, YAML or `subprocess`): it starts once per validation
+that has modules to check.
 """
 
 import faulthandler

@@ -20,8 +20,8 @@ from collections import deque
 from pathlib import Path
 from typing import Deque, Iterator, Optional, Tuple
 
-from data_foundation.config.entries import EntryError, EntryTarget, is_inside, show_path
-from data_foundation.errors import FoundationError
+from data_foundation.config.entries import EntryError, EntryTarget, is_inside
+from data_foundation.errors import FoundationError, display_path
 
 __all__ = ["DEFAULT_TIMEOUT", "TIMEOUT_ENV", "ImportCheck", "import_timeout"]
 
@@ -205,7 +205,7 @@ class _Child:
         output = self._output()
         dump = max(output.rfind("Timeout ("), output.rfind("Fatal Python error:"))
         file, line = _dumped_frame(output[dump:], target.root) if dump >= 0 else (None, None)
-        shown = show_path(target.module_file)
+        shown = display_path(target.module_file)
         if self.killed or (dump >= 0 and output.startswith("Timeout (", dump)):
             return EntryError(
                 f"importing `{shown}` did not finish within {self.timeout:g} s",

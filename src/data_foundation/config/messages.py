@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Tuple, Type
 
 from pydantic import BaseModel, ValidationError
 
-from data_foundation.errors import Problem, did_you_mean
+from data_foundation.errors import Problem, did_you_mean, join_hints
 from data_foundation.config.spec import SourcesFile
 from data_foundation.config.yamlfile import YamlDocument
 
@@ -62,7 +62,7 @@ def _describe(path: Tuple[Any, ...], errors: List[Dict[str, Any]]) -> Tuple[str,
     if kind == "extra_forbidden":
         allowed = sorted(_model_at(path[:-1]).model_fields)
         suggestion = did_you_mean(key, allowed)
-        return f"unknown key `{key}`", " ".join(filter(None, [suggestion, f"Valid keys: {', '.join(allowed)}."]))
+        return f"unknown key `{key}`", join_hints(suggestion, f"Valid keys: {', '.join(allowed)}.")
     if kind == "missing":
         example = f", e.g. `{key}: {_EXAMPLES[key]}`" if key in _EXAMPLES else ""
         return f"`{key}` is required", f"Add `{key}:` here{example}."

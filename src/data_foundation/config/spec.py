@@ -8,7 +8,8 @@ from typing import Annotated, Any, Dict, List, Literal, Optional, Union
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from data_foundation.config.base import SpecError, StrictModel as _Model
+from data_foundation.config.base import (ENTRY, ColumnList, Entry, MappingOrNull, NameList, SpecError,
+                                         StrictModel as _Model, one_or_many)
 from data_foundation.config.columns import column_hints
 from data_foundation.config.dagster_meta import Meta, ResourceMeta
 
@@ -17,7 +18,8 @@ __all__ = ["ENTRY", "RESOURCE_NAME", "SOURCE_NAME", "IncrementalSpec", "PiiSpec"
 
 RESOURCE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 SOURCE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+ColumnNames = Union[str, List[str]]  # as written: dlt takes a column name or a list of them
+ColumnHints = Annotated[Dict[str, Any], AfterValidator(column_hints)]
 
 
 class IncrementalSpec(_Model):
@@ -27,7 +29,7 @@ class IncrementalSpec(_Model):
     lag: Optional[float] = None
     on_cursor_value_missing: Literal["raise", "include", "exclude"] = "raise"
     row_order: Optional[Literal["asc", "desc"]] = None
-    primary_key: Optional[Union[str, List[str]]] = None
+    primary_key: Optional[ColumnNames] = None
 
     @field_validator("cursor_path")
     @classmethod
@@ -65,13 +67,8 @@ class WriteDispositionSpec(_Model):
 class PiiSpec(_Model):
     """Top-level columns to hash (salted SHA-256) or drop before anything is written (building.py)."""
 
-    hash: List[str] = Field(default_factory=list)
-    drop: List[str] = Field(default_factory=list)
-
-    @field_validator("hash", "drop", mode="before")
-    @classmethod
-    def _column_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else [] if value is None else value
+    hash: ColumnList = Field(default_factory=list)
+    drop: ColumnList = Field(default_factory=list)
 
     @field_validator("hash", "drop")
     @classmethod
@@ -96,48 +93,28 @@ def _columns(names: List[str]) -> str:
 
 
 WriteDisposition = Union[Literal["append", "replace", "merge", "skip"], WriteDispositionSpec]
-ColumnNames = Union[str, List[str]]
-
-
-def _as_string_list(value: Any) -> Any:
-    """`{api}` is YAML for `{'api': None}`: accept mappings, lists, sets and a single string."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return list(value.keys())
-    return list(value) if isinstance(value, (list, set, tuple)) else value
 
 
 class ResourceSpec(_Model):
-    entry: str
+    entry: Entry
     arguments: List[Any] = Field(default_factory=list)
-    keyword_arguments: Dict[str, Any] = Field(default_factory=dict)
+    keyword_arguments: MappingOrNull[str, Any] = Field(default_factory=dict)
     write_disposition: WriteDisposition = "append"
     primary_key: Optional[ColumnNames] = None
     merge_key: Optional[ColumnNames] = None
-    kinds: List[str] = Field(default_factory=list)
+    kinds: NameList = Field(default_factory=list)
     incremental: Optional[IncrementalSpec] = None
     data_from: Optional[str] = None
-    columns: Dict[str, Annotated[Dict[str, Any], AfterValidator(column_hints)]] = Field(default_factory=dict)
+    columns: MappingOrNull[str, ColumnHints] = Field(default_factory=dict)
     schema_contract: Optional[Union[Literal["evolve", "freeze", "discard_row", "discard_value"], Dict[str, str]]] = None
     max_table_nesting: Optional[int] = Field(default=None, ge=0)
     parallelized: bool = False  # dlt runs the generator in a worker thread: fetching overlaps processing
     arrow: bool = False  # pages of flat dicts become pyarrow tables: dlt's fast path (see README)
     pii: Optional[PiiSpec] = None
     description: Optional[str] = None
-    owners: List[str] = Field(default_factory=list)
-    tags: Dict[str, str] = Field(default_factory=dict)
+    owners: NameList = Field(default_factory=list)
+    tags: MappingOrNull[str, str] = Field(default_factory=dict)
     meta: Optional[ResourceMeta] = None
-
-    @field_validator("entry")
-    @classmethod
-    def _entry_shape(cls, value: str) -> str:
-        if not ENTRY.match(value):
-            raise SpecError(f"`{value}` is not an entry",
-                            "Use `data.<function>` (in this source folder) or `<folder>.data.<function>`.")
-        return value
 
     @field_validator("arguments", mode="before")
     @classmethod
@@ -146,21 +123,11 @@ class ResourceSpec(_Model):
             return []
         return value if isinstance(value, list) else [value]
 
-    @field_validator("keyword_arguments", "columns", "tags", mode="before")
-    @classmethod
-    def _null_mapping(cls, value: Any) -> Any:
-        return {} if value is None else value
-
-    @field_validator("kinds", "owners", mode="before")
-    @classmethod
-    def _string_set(cls, value: Any) -> Any:
-        return _as_string_list(value)
-
     @model_validator(mode="after")
     def _pii_keeps_keys(self) -> "ResourceSpec":
         if self.pii is None:
             return self
-        keys = [c for keys in (self.primary_key, self.merge_key) for c in ([keys] if isinstance(keys, str) else keys or [])]
+        keys = one_or_many(self.primary_key) + one_or_many(self.merge_key)
         dropped = [c for c in self.pii.drop if c in keys]
         if dropped:
             raise SpecError(f"{_columns(dropped)} a primary/merge key and cannot be dropped",
@@ -176,6 +143,11 @@ class ResourceSpec(_Model):
         wd = self.write_disposition
         return wd if isinstance(wd, str) else wd.disposition
 
+    @property
+    def primary_key_columns(self) -> List[str]:
+        """`primary_key` as a list of column names, written as one name or a list (dlt takes both)."""
+        return list(one_or_many(self.primary_key))
+
     def dlt_write_disposition(self) -> Any:
         wd = self.write_disposition
         return wd if isinstance(wd, str) else wd.to_dlt()
@@ -183,35 +155,15 @@ class ResourceSpec(_Model):
 
 class SourceSpec(_Model):
     resources: List[str] = Field(default_factory=list)
-    reconcile: Optional[str] = None  # entry returning {table: expected row count}
+    reconcile: Optional[Entry] = None  # entry returning {table: expected row count}
     description: Optional[str] = None
-    owners: List[str] = Field(default_factory=list)
-    tags: Dict[str, str] = Field(default_factory=dict)
+    owners: NameList = Field(default_factory=list)
+    tags: MappingOrNull[str, str] = Field(default_factory=dict)
     meta: Optional[Meta] = None
-
-    @field_validator("owners", mode="before")
-    @classmethod
-    def _string_set(cls, value: Any) -> Any:
-        return _as_string_list(value)
-
-    @field_validator("reconcile")
-    @classmethod
-    def _entry_shape(cls, value: Optional[str]) -> Optional[str]:
-        return ResourceSpec._entry_shape(value) if value is not None else None
-
-    @field_validator("tags", mode="before")
-    @classmethod
-    def _null_mapping(cls, value: Any) -> Any:
-        return {} if value is None else value
 
 
 class SourcesFile(_Model):
     """The whole of one `sources.yaml`."""
 
-    resources: Dict[str, ResourceSpec] = Field(default_factory=dict)
-    sources: Dict[str, SourceSpec] = Field(default_factory=dict)
-
-    @field_validator("resources", "sources", mode="before")
-    @classmethod
-    def _null_mapping(cls, value: Any) -> Any:
-        return {} if value is None else value
+    resources: MappingOrNull[str, ResourceSpec] = Field(default_factory=dict)
+    sources: MappingOrNull[str, SourceSpec] = Field(default_factory=dict)

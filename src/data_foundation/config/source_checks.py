@@ -1,0 +1,116 @@
+"""Phase 5 of loading: each assembled source as a whole. Its tables are distinct, its `data_from` chains name its own
+resources and never come back, each resource's `meta.dagster` merged over the source's is valid; then the warnings
+about what would load but probably not as meant."""
+
+import dataclasses
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+from typing import Dict, Iterable, List, Mapping
+
+from pydantic import ValidationError
+
+from data_foundation.config.dagster_meta import DagsterMeta
+from data_foundation.config.messages import pydantic_errors
+from data_foundation.config.problems import Problems
+from data_foundation.config.project import ResourceDef, SourceDef
+from data_foundation.config.yamlfile import YamlDocument
+from data_foundation.errors import Problem, did_you_mean, join_hints
+
+__all__ = ["check_sources"]
+
+
+def check_sources(sources: Iterable[SourceDef], docs: Mapping[Path, YamlDocument], problems: Problems) -> None:
+    """`docs`: each sources.yaml read, for the lines of the keys the problems are about."""
+    for source in sources:
+        tables: Dict[str, ResourceDef] = {}
+        for resource in source.resources:
+            resource.dagster = _merge_meta(source.dagster, resource, docs[resource.file], problems)
+            problems.extend(_table_twice(source, resource, tables))
+            problems.extend(_merge_without_keys(resource))
+        problems.extend(_check_data_from(source, docs, problems))
+
+
+def _table_twice(source: SourceDef, resource: ResourceDef, tables: Dict[str, ResourceDef]) -> List[Problem]:
+    """`tables`: the resource that loads each table, of the resources before this one."""
+    previous = tables.get(resource.table)
+    tables[resource.table] = resource
+    if previous is None:
+        return []
+    return [Problem(resource.file, resource.line, f"resources.{resource.name}",
+                    f"table `{resource.table}` is loaded twice in source `{source.name}` (also by `{previous.name}`)",
+                    "Give each resource of a source its own table name.")]
+
+
+def _check_data_from(source: SourceDef, docs: Mapping[Path, YamlDocument], problems: Problems) -> List[Problem]:
+    """Each `data_from` names another resource of the source (or a broken one: its own problem is reported), and
+    following them never comes back: each cycle is reported once, at its resource declared first."""
+    by_name = {r.name: r for r in source.resources}
+    cycles = _cycles(source.resources, by_name)
+    found = []
+    for resource in source.resources:
+        parent, key = resource.spec.data_from, ("resources", resource.name, "data_from")
+        if not parent:
+            continue
+        line = docs[resource.file].line_of(key)
+        if parent not in by_name and not problems.is_broken(parent):
+            found.append(Problem(resource.file, line, ".".join(key),
+                                 f"`{parent}` is not a resource of source `{source.name}`",
+                                 join_hints(did_you_mean(parent, by_name),
+                                            "`data_from` names another resource of the same source.")))
+        if resource.name in cycles:
+            found.append(Problem(resource.file, line, ".".join(key),
+                                 f"`data_from` goes round in a cycle: {' -> '.join(cycles[resource.name])}",
+                                 "Remove `data_from` from one of them: the chain must start at a resource that loads "
+                                 "data itself."))
+    return found
+
+
+def _cycles(resources: List[ResourceDef], by_name: Dict[str, ResourceDef]) -> Dict[str, List[str]]:
+    """Each cycle of `data_from`, by its resource declared first: the chain from it back to it."""
+    parents = {r.name: r.spec.data_from for r in resources if r.spec.data_from in by_name}
+    order = {r.name: index for index, r in enumerate(resources)}
+    cycles: Dict[str, List[str]] = {}
+    while parents:
+        sorter = TopologicalSorter()
+        for child, parent in parents.items():
+            sorter.add(child, parent)
+        try:
+            sorter.prepare()
+            break
+        except CycleError as exc:
+            first = min(exc.args[1], key=order.__getitem__)
+        chain = [first]
+        while parents[chain[-1]] != first:
+            chain.append(parents[chain[-1]])
+        cycles[first] = chain + [first]
+        del parents[first]  # the cycle is broken: the next `prepare` finds another one, if any
+    return cycles
+
+
+def _merge_meta(source_meta: DagsterMeta, resource: ResourceDef, doc: YamlDocument,
+                problems: Problems) -> DagsterMeta:
+    override = resource.spec.meta.dagster if resource.spec.meta and resource.spec.meta.dagster else None
+    if override is None:
+        return source_meta
+    merged = source_meta.model_dump(exclude_unset=True)
+    for key, value in override.model_dump(exclude_unset=True).items():
+        nested = merged.get(key)
+        merged[key] = {**nested, **value} if isinstance(nested, dict) and isinstance(value, dict) else value
+    try:
+        return DagsterMeta.model_validate(merged)
+    except ValidationError as exc:  # each part is valid alone, the combination is not
+        for error in pydantic_errors(exc, resource.file, doc, prefix=("resources", resource.name, "meta", "dagster")):
+            problems.add(dataclasses.replace(
+                error, message=f"{error.message} (with source `{resource.source}`'s meta.dagster merged in)",
+                hint=f"A resource's `meta.dagster` overrides the source's key by key. {error.hint}"))
+        return source_meta
+
+
+def _merge_without_keys(resource: ResourceDef) -> List[Problem]:
+    spec = resource.spec
+    if spec.disposition != "merge" or spec.primary_key or spec.merge_key:
+        return []
+    return [Problem(resource.file, resource.line, f"resources.{resource.name}.write_disposition",
+                    "`merge` without `primary_key` or `merge_key`: dlt will append every row",
+                    "Set `primary_key` (or `merge_key`) so re-runs update rows instead of duplicating them.",
+                    severity="warning")]
