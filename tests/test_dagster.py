@@ -1,5 +1,6 @@
 """Dagster: definitions from source folders, in-process materialization, automation ticks, freshness, checks."""
 
+import ast
 import datetime as dt
 
 import dagster as dg
@@ -36,6 +37,7 @@ def test_asset_specs_lineage_kinds_metadata_and_freshness(jaffle_root, duckdb_fi
     assert orders.metadata["data_foundation/primary_key"] == "id"
     assert orders.metadata["data_foundation/cursor"] == "ordered_at"
     assert orders.metadata["data_foundation/source_file"].path == str(jaffle_root / "jaffle_shop" / "sources.yaml")
+    assert (orders.metadata["dagster/table_name"], orders.metadata["dagster/storage_kind"]) == ("orders", "duckdb")
     assert orders.freshness_policy.fail_window.to_timedelta() == dt.timedelta(seconds=108_000)
     items = _spec(defs, ["jaffle_shop", "items"])
     assert [d.asset_key for d in items.deps] == [dg.AssetKey(["jaffle_shop", "orders"])]  # data_from parent
@@ -218,3 +220,40 @@ def test_a_dagster_run_waits_for_the_per_source_lock(tmp_path, monkeypatch):
     assert "source `my_api` is already being loaded into dataset `my_api`" in str(failure.event_specific_data.error)
     assert not (tmp_path / "w.duckdb").exists() or table_counts(tmp_path / "w.duckdb", "my_api") == {}
     assert _materialize(defs, selection=[dg.AssetKey(["my_api", "users"])]).success
+
+
+def test_partition_retry_and_pool_are_the_sources(tmp_path):
+    """They apply to the source's one multi-asset, so only `sources.<name>.meta.dagster` sets them (a resource
+    setting one is a validation error: tests/cases/invalid/resource_meta_*); without `pool` the destination's."""
+    data = "def rows(start_date=None, end_date=None):\n    yield [{'id': 1}]\n"
+    root = write_source(
+        tmp_path / "root", "pooled", data,
+        "resources:\n  pooled.a:\n    entry: data.rows\n  pooled.b:\n    entry: data.rows\n"
+        "    meta: {dagster: {group_name: b_group}}\n"
+        "sources:\n  pooled:\n    resources: [pooled.a, pooled.b]\n    meta:\n      dagster:\n"
+        "        pool: warehouse_writes\n        retry: {max_retries: 4, delay_seconds: 2}\n"
+        "        partition: {type: monthly, start: 2024-01-01}\n")
+    write_source(root, "plain", data, "resources:\n  plain.t:\n    entry: data.rows\n")
+
+    defs = build_definitions(root, create_target("duckdb", str(tmp_path / "w.duckdb")))
+
+    assets = {a.op.name: a for a in defs.assets if isinstance(a, dg.AssetsDefinition)}
+    pooled, plain = assets["pooled"], assets["plain"]
+    assert (pooled.op.pool, plain.op.pool) == ("warehouse_writes", "foundation_duckdb")
+    assert pooled.op.retry_policy == dg.RetryPolicy(max_retries=4, delay=2) and plain.op.retry_policy is None
+    assert isinstance(pooled.partitions_def, dg.MonthlyPartitionsDefinition) and plain.partitions_def is None
+    assert pooled.partitions_def.get_first_partition_key() == "2024-01-01"
+    assert {key.path[-1]: group for key, group in pooled.group_names_by_key.items()} == {"a": "pooled",
+                                                                                          "b": "b_group"}
+
+
+def test_the_package_uses_only_public_dagster_modules():
+    """Private modules (`dagster._core...`) change without notice between Dagster releases."""
+    private = []
+    for path in sorted((REPO / "src" / "data_foundation").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            private += [f"{path.name}: {n}" for n in names if n.split(".")[0].startswith("dagster")
+                        and any(part.startswith("_") for part in n.split(".")[1:])]
+    assert private == []

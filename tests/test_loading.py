@@ -75,7 +75,7 @@ def test_example_schedule_timezone_normalised_and_inherited(example):
     assert source.dagster.automation_condition == "on_schedule"
     assert source.dagster.freshness_lower_bound_delta_seconds == 108000
     for resource in source.resources:
-        assert resource.dagster == source.dagster
+        assert resource.dagster == source.dagster.for_resource()
 
 
 def test_example_descriptions_come_from_docstrings(example):
@@ -138,7 +138,7 @@ def test_resource_meta_overrides_source_keys_and_inherits_the_rest(features):
     orders = shop.resource("orders").dagster
     assert orders.automation_condition_config.cron_schedule == "0 6 * * *"
     assert orders.automation_condition_config.cron_timezone == "Europe/Berlin"  # written europe/berlin
-    assert orders.retry.max_retries == 5
+    assert not hasattr(orders, "retry")  # retry, partition and pool are the source's (one multi-asset)
     # inherited from the source
     assert orders.automation_condition == "on_schedule"
     assert orders.freshness_lower_bound_delta_seconds == 7200
@@ -147,7 +147,7 @@ def test_resource_meta_overrides_source_keys_and_inherits_the_rest(features):
     assert shop.dagster.automation_condition_config.cron_schedule == "@daily"
     assert shop.dagster.automation_condition_config.cron_timezone == "UTC"
     assert shop.dagster.retry is None
-    assert shop.resource("items").dagster == shop.dagster
+    assert shop.resource("items").dagster == shop.dagster.for_resource()
 
 
 def test_description_falls_back_to_first_docstring_paragraph(features):

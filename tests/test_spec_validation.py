@@ -12,7 +12,8 @@ from dlt.common.data_types.typing import DATA_TYPES
 from pydantic import ValidationError
 
 from data_foundation.dagster.assets import _partitions_def
-from data_foundation.config.dagster_meta import PARTITION_FORMATS, PartitionSpec
+from data_foundation.config.dagster_meta import (ASSET_KEYS, PARTITION_FORMATS, SOURCE_KEYS, AssetDagsterMeta,
+                                                 PartitionSpec, ResourceDagsterMeta, SourceDagsterMeta)
 from data_foundation.config.spec import ResourceSpec
 
 CLASSES = {"hourly": dg.HourlyPartitionsDefinition, "daily": dg.DailyPartitionsDefinition,
@@ -147,3 +148,57 @@ def test_reading_specs_does_not_import_dlt():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# --- meta.dagster: per source and per resource ------------------------------------------------------------------
+
+SOURCE_META = {"automation_condition": "on_cron", "automation_condition_config": {"cron_schedule": "@daily"},
+               "group_name": "shop", "retry": {"max_retries": 2}, "partition": {"type": "daily", "start": "2024-01-01"},
+               "pool": "warehouse_writes"}
+
+
+def test_the_keys_of_the_multi_asset_are_the_sources_only():
+    assert SOURCE_KEYS == ("partition", "retry", "pool")
+    assert set(ResourceDagsterMeta.model_fields) == set(AssetDagsterMeta.model_fields) == set(ASSET_KEYS) == {
+        "automation_condition", "automation_condition_config", "freshness_lower_bound_delta_seconds", "group_name"}
+
+
+def test_a_resource_overrides_the_sources_per_asset_keys_one_by_one():
+    source = SourceDagsterMeta.model_validate(SOURCE_META)
+    override = ResourceDagsterMeta(automation_condition_config={"cron_timezone": "europe/berlin"},
+                                   freshness_lower_bound_delta_seconds=3600)
+
+    merged = source.for_resource(override)
+
+    assert type(merged) is AssetDagsterMeta and not hasattr(merged, "retry")
+    assert merged.model_dump() == {
+        "automation_condition": "on_cron",  # the source's
+        "automation_condition_config": {"cron_schedule": "@daily", "cron_timezone": "Europe/Berlin"},  # merged
+        "freshness_lower_bound_delta_seconds": 3600, "group_name": "shop"}
+    assert source.for_resource() == source.for_resource(ResourceDagsterMeta()) == AssetDagsterMeta(
+        automation_condition="on_cron", automation_condition_config={"cron_schedule": "@daily"}, group_name="shop")
+    assert source.for_resource().model_fields_set == {"automation_condition", "automation_condition_config",
+                                                      "group_name"}
+
+
+def test_a_merge_that_is_invalid_raises():
+    source = SourceDagsterMeta(automation_condition="eager", automation_condition_config={"cron_timezone": "UTC"})
+
+    with pytest.raises(ValidationError) as exc:  # each part is valid alone
+        source.for_resource(ResourceDagsterMeta(automation_condition="on_cron"))
+
+    error = _error(exc)
+    assert (error["key"], error["message"]) == ("automation_condition",
+                                                "`on_cron` needs `automation_condition_config.cron_schedule`")
+
+
+@pytest.mark.parametrize("key", SOURCE_KEYS)
+def test_a_resource_setting_a_key_of_the_multi_asset_is_told_where_it_goes(key):
+    with pytest.raises(ValidationError) as exc:
+        ResourceDagsterMeta.model_validate({key: SOURCE_META[key], "group_name": 5})
+
+    errors = {e["loc"]: e for e in exc.value.errors(include_url=False)}
+    assert set(errors) == {(key,), ("group_name",)}  # the resource's other errors are still reported
+    problem = errors[(key,)]["ctx"]["error"]
+    assert str(problem) == f"`{key}` applies to the whole source (one Dagster multi-asset), not to one resource"
+    assert problem.hint.startswith("Set it under `sources.<source>.meta.dagster` of the source listing this resource")

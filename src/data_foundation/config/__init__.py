@@ -1,6 +1,9 @@
-"""Reading source folders: the `sources.yaml` models (`spec`), YAML with positions (`yamlfile`), entries resolved and
-imported safely (`entries`, `import_probe`), and `loading`, which turns a sources root into a validated `Project` with
-every problem found. No dlt pipeline and no Dagster here.
+"""Reading source folders into a validated `Project` (`project`): the models of `sources.yaml` (`spec`, `dagster_meta`,
+`columns`, with the field types of `base`), YAML with the line of every key (`yamlfile`), entries resolved and imported
+safely (`entries`, `entry_kinds`, `import_probe`, `import_child`), the automation-condition registry
+(`automation_conditions`), and `loading`, which validates a sources root in phases (`folders`, `resolution`,
+`arguments`, `assembly`, `source_checks`), every problem collected by `problems.Problems` and worded by `messages`.
+No dlt pipeline and no Dagster here.
 
 Kept free of imports: the child process that imports users' modules first (`import_child`) loads this package.
 """

@@ -4,7 +4,7 @@ it when no folder declares one)."""
 
 from typing import Dict, Iterable, List
 
-from data_foundation.config.dagster_meta import DagsterMeta
+from data_foundation.config.dagster_meta import SourceDagsterMeta
 from data_foundation.config.problems import Problems
 from data_foundation.config.project import ResourceDef, SourceDef
 from data_foundation.config.resolution import DeclaredSource, LoadedEntries
@@ -46,7 +46,8 @@ def assemble_sources(loaded: LoadedEntries, problems: Problems) -> Dict[str, Sou
         if resource.name not in owner:
             _join_by_prefix(resource, sources, problems)
     for source in sources.values():
-        source.dagster = source.spec.meta.dagster if source.spec.meta and source.spec.meta.dagster else DagsterMeta()
+        meta = source.spec.meta
+        source.dagster = meta.dagster if meta and meta.dagster else SourceDagsterMeta()
         for resource in source.resources:
             resource.source = source.name
     return sources

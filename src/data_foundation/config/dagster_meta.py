@@ -1,34 +1,37 @@
-"""`meta.dagster` of sources and resources: automation, freshness, partitions, retries. Plain models: the Dagster
-layer (`data_foundation.dagster`) turns them into Dagster objects; nothing here imports Dagster."""
+"""`meta.dagster` of sources and resources: automation, freshness, partitions, retries, the concurrency pool. Plain
+models: the Dagster layer (`data_foundation.dagster`) turns them into Dagster objects; nothing here imports Dagster.
 
+A source is one Dagster multi-asset: `partition`, `retry` and `pool` apply to all of it and are set on the source
+only (`SourceDagsterMeta`). The other keys apply to each asset: the source sets them for all its resources and a
+resource may override them (`ResourceDagsterMeta`); `SourceDagsterMeta.for_resource` merges the two into the meta a
+resource's asset gets (`AssetDagsterMeta`).
+"""
+
+import re
 import zoneinfo
 from datetime import date, datetime, timezone
 from functools import lru_cache
 from typing import Any, Dict, Literal, Optional
 
 from croniter import croniter
-from pydantic import Field, PositiveInt, ValidationInfo, field_validator, model_validator
+from pydantic import (Field, PositiveInt, ValidationError, ValidationInfo, ValidatorFunctionWrapHandler,
+                      field_validator, model_validator)
 
+from data_foundation.config.automation_conditions import ENTRY_POINT_GROUP, condition_names, find_condition
 from data_foundation.config.base import SpecError, StrictModel as _Model
-from data_foundation.errors import closest, did_you_mean
+from data_foundation.errors import closest, did_you_mean, join_hints
 
-__all__ = ["AUTOMATION_CONDITIONS", "PARTITION_FORMATS", "AutomationConditionConfig", "DagsterMeta", "Meta",
-           "PartitionSpec", "ResourceDagsterMeta", "ResourceMeta", "RetrySpec", "register_automation_condition_name"]
+__all__ = ["ASSET_KEYS", "PARTITION_FORMATS", "SOURCE_KEYS", "AssetDagsterMeta", "AutomationConditionConfig",
+           "Meta", "PartitionSpec", "ResourceDagsterMeta", "ResourceMeta", "RetrySpec",
+           "SourceDagsterMeta"]
 
-# Open set: the Dagster layer registers a builder for each name (data_foundation.dagster.automation).
-AUTOMATION_CONDITIONS: set = {"on_schedule", "on_cron", "eager", "on_missing", "missing_or_changed", "manual"}
-CRON_CONDITIONS = {"on_schedule", "on_cron"}
 CRON_ALIASES = "@hourly, @daily, @weekly, @monthly, @yearly"
 _DATE = ("%Y-%m-%d", "YYYY-MM-DD", "2024-01-01")
 # Per partition type: the `fmt` the Dagster layer builds its time partitions with (dagster/assets.py), that format as
 # a user writes it, and an example.
 PARTITION_FORMATS = {"hourly": ("%Y-%m-%d-%H:%M", "YYYY-MM-DD-HH:MM", "2024-01-01-00:00"),
                      "daily": _DATE, "weekly": _DATE, "monthly": _DATE}
-
-
-def register_automation_condition_name(name: str) -> None:
-    """Make `name` a valid `meta.dagster.automation_condition` value."""
-    AUTOMATION_CONDITIONS.add(name)
+_POOL_NAME = re.compile(r"\S+")  # Dagster refuses whitespace in a pool name (`op_definition._validate_pool`)
 
 
 @lru_cache(maxsize=1)
@@ -123,43 +126,125 @@ class RetrySpec(_Model):
     delay_seconds: float = Field(default=30, ge=0)
 
 
-class DagsterMeta(_Model):
+class _AssetKeys(_Model):
+    """The keys that apply to each asset (table) on its own."""
+
     automation_condition: Optional[str] = None
     automation_condition_config: Optional[AutomationConditionConfig] = None
     freshness_lower_bound_delta_seconds: Optional[PositiveInt] = None
-    partition: Optional[PartitionSpec] = None
-    retry: Optional[RetrySpec] = None
     group_name: Optional[str] = None
 
     @field_validator("automation_condition")
     @classmethod
     def _known_condition(cls, value: Optional[str]) -> Optional[str]:
-        if value is not None and value not in AUTOMATION_CONDITIONS:
-            valid = f"Valid values: {', '.join(sorted(AUTOMATION_CONDITIONS))}."
-            raise SpecError(f"`{value}` is not a known automation condition",
-                            " ".join(filter(None, [did_you_mean(value, AUTOMATION_CONDITIONS), valid])))
+        if value is not None and find_condition(value) is None:
+            names = condition_names()
+            raise SpecError(f"`{value}` is not a known automation condition. Valid values: {', '.join(names)}.",
+                            join_hints(did_you_mean(value, names), "A package adds conditions with entry points in the "
+                                       f"group `{ENTRY_POINT_GROUP}` (see README)."))
         return value
 
-    @model_validator(mode="after")
-    def _cron_needs_schedule(self) -> "DagsterMeta":
+    def _check_cron_schedule(self) -> None:
+        entry = find_condition(self.automation_condition) if self.automation_condition else None
         config = self.automation_condition_config
-        if self.automation_condition in CRON_CONDITIONS and (config is None or not config.cron_schedule):
+        if entry and entry.needs_cron_schedule and (config is None or not config.cron_schedule):
             raise SpecError(f"`{self.automation_condition}` needs `automation_condition_config.cron_schedule`",
                             "Add `automation_condition_config: {cron_schedule: \"@daily\"}` (or five cron fields "
                             "such as `0 6 * * *`).", key="automation_condition")
+
+
+ASSET_KEYS = tuple(_AssetKeys.model_fields)
+
+
+class AssetDagsterMeta(_AssetKeys):
+    """What one resource's asset gets: the source's per-asset keys with the resource's overrides
+    (`SourceDagsterMeta.for_resource`)."""
+
+    @model_validator(mode="after")
+    def _cron_needs_schedule(self) -> "AssetDagsterMeta":
+        self._check_cron_schedule()
         return self
+
+
+class SourceDagsterMeta(AssetDagsterMeta):
+    """`sources.<name>.meta.dagster`: the per-asset keys every resource of the source inherits, and the keys of the
+    source's one Dagster multi-asset."""
+
+    partition: Optional[PartitionSpec] = None
+    retry: Optional[RetrySpec] = None
+    pool: Optional[str] = None  # the Dagster concurrency pool; default `foundation_<destination>` (dagster/assets.py)
+
+    @field_validator("pool")
+    @classmethod
+    def _pool_name(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not _POOL_NAME.fullmatch(value):
+            raise SpecError(f"`{value}` is not a Dagster pool name: it must be non-empty, without spaces",
+                            "Use a name such as `warehouse_writes`; sources sharing a pool run one at a time.")
+        return value
+
+    def for_resource(self, override: Optional["ResourceDagsterMeta"] = None) -> AssetDagsterMeta:
+        """The meta of a resource's asset: each key `override` (the resource's `meta.dagster`) sets replaces the
+        source's, a nested mapping key by key; the rest is the source's.
+
+        Raises:
+            ValidationError: the combination is invalid, e.g. the resource's `on_cron` with no `cron_schedule` from
+                either (each part was valid alone).
+
+        Example:
+            >>> source = SourceDagsterMeta(automation_condition="on_cron",
+            ...                            automation_condition_config={"cron_schedule": "@daily"})
+            >>> source.for_resource(ResourceDagsterMeta(
+            ...     automation_condition_config={"cron_timezone": "europe/berlin"})).automation_condition_config
+            AutomationConditionConfig(cron_schedule='@daily', cron_timezone='Europe/Berlin')
+        """
+        if override is None:  # the source's values are valid already: no second validation per resource
+            inherited = {key: getattr(self, key) for key in ASSET_KEYS if key in self.model_fields_set}
+            return AssetDagsterMeta.model_construct(_fields_set=set(inherited), **inherited)
+        merged = self.model_dump(include=set(ASSET_KEYS), exclude_unset=True)
+        for key, value in override.model_dump(exclude_unset=True).items():
+            nested = merged.get(key)
+            merged[key] = {**nested, **value} if isinstance(nested, dict) and isinstance(value, dict) else value
+        return AssetDagsterMeta.model_validate(merged)
+
+
+SOURCE_KEYS = tuple(key for key in SourceDagsterMeta.model_fields if key not in ASSET_KEYS)
+
+
+class ResourceDagsterMeta(_AssetKeys):
+    """A resource's `meta.dagster`: per-asset keys only, each overriding the source's. Checked whole once merged with
+    the source's (`for_resource`): `on_cron` here may take its `cron_schedule` from the source."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _source_keys_refused(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> "ResourceDagsterMeta":
+        """A source key here is an error saying where it belongs, rather than pydantic's "unknown key"."""
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            if not any(_is_source_key(e) for e in errors):
+                raise
+            errors = [_source_key_error(e) if _is_source_key(e) else e for e in errors]
+            raise ValidationError.from_exception_data(exc.title, errors) from None
+
+
+def _is_source_key(error: Dict[str, Any]) -> bool:
+    return error["type"] == "extra_forbidden" and len(error["loc"]) == 1 and error["loc"][0] in SOURCE_KEYS
+
+
+def _source_key_error(error: Dict[str, Any]) -> Dict[str, Any]:
+    key = error["loc"][0]
+    problem = SpecError(f"`{key}` applies to the whole source (one Dagster multi-asset), not to one resource",
+                        f"Set it under `sources.<source>.meta.dagster` of the source listing this resource; a "
+                        f"resource no source lists forms a source named by its prefix: declare that source under "
+                        f"`sources:` to set `{key}`.")
+    return {"type": "value_error", "loc": error["loc"], "input": error["input"], "ctx": {"error": problem}}
+
+
 
 
 class Meta(_Model):
-    dagster: Optional[DagsterMeta] = None
-
-
-class ResourceDagsterMeta(DagsterMeta):
-    """A resource's `meta.dagster`: overrides the source's key by key, so it is checked once merged (loading.py)."""
-
-    @model_validator(mode="after")
-    def _cron_needs_schedule(self) -> "ResourceDagsterMeta":
-        return self
+    dagster: Optional[SourceDagsterMeta] = None
 
 
 class ResourceMeta(_Model):

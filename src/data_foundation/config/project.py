@@ -6,7 +6,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from data_foundation.config.entries import EntryTarget
 from data_foundation.errors import Problem, FoundationError, did_you_mean
-from data_foundation.config.dagster_meta import DagsterMeta
+from data_foundation.config.dagster_meta import AssetDagsterMeta, SourceDagsterMeta
 from data_foundation.config.spec import ResourceSpec, SourceSpec
 
 __all__ = ["Project", "ResourceDef", "SourceDef", "SelectorError"]
@@ -26,7 +26,7 @@ class ResourceDef:
     target: EntryTarget
     function: Callable
     source: str = ""
-    dagster: DagsterMeta = field(default_factory=DagsterMeta)
+    dagster: AssetDagsterMeta = field(default_factory=AssetDagsterMeta)  # the source's, with the resource's overrides
 
     @property
     def table(self) -> str:
@@ -48,7 +48,7 @@ class SourceDef:
     line: int
     resources: List[ResourceDef]
     spec: SourceSpec = field(default_factory=SourceSpec)
-    dagster: DagsterMeta = field(default_factory=DagsterMeta)
+    dagster: SourceDagsterMeta = field(default_factory=SourceDagsterMeta)
     reconcile: Optional[Callable[[], Dict[str, int]]] = None
 
     @property

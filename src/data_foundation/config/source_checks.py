@@ -9,7 +9,7 @@ from typing import Dict, Iterable, List, Mapping
 
 from pydantic import ValidationError
 
-from data_foundation.config.dagster_meta import DagsterMeta
+from data_foundation.config.dagster_meta import AssetDagsterMeta, SourceDagsterMeta
 from data_foundation.config.messages import pydantic_errors
 from data_foundation.config.problems import Problems
 from data_foundation.config.project import ResourceDef, SourceDef
@@ -87,23 +87,18 @@ def _cycles(resources: List[ResourceDef], by_name: Dict[str, ResourceDef]) -> Di
     return cycles
 
 
-def _merge_meta(source_meta: DagsterMeta, resource: ResourceDef, doc: YamlDocument,
-                problems: Problems) -> DagsterMeta:
-    override = resource.spec.meta.dagster if resource.spec.meta and resource.spec.meta.dagster else None
-    if override is None:
-        return source_meta
-    merged = source_meta.model_dump(exclude_unset=True)
-    for key, value in override.model_dump(exclude_unset=True).items():
-        nested = merged.get(key)
-        merged[key] = {**nested, **value} if isinstance(nested, dict) and isinstance(value, dict) else value
+def _merge_meta(source_meta: SourceDagsterMeta, resource: ResourceDef, doc: YamlDocument,
+                problems: Problems) -> AssetDagsterMeta:
+    """The meta of the resource's asset: its `meta.dagster` over the source's (`SourceDagsterMeta.for_resource`)."""
+    meta = resource.spec.meta
     try:
-        return DagsterMeta.model_validate(merged)
+        return source_meta.for_resource(meta.dagster if meta else None)
     except ValidationError as exc:  # each part is valid alone, the combination is not
         for error in pydantic_errors(exc, resource.file, doc, prefix=("resources", resource.name, "meta", "dagster")):
             problems.add(dataclasses.replace(
                 error, message=f"{error.message} (with source `{resource.source}`'s meta.dagster merged in)",
                 hint=f"A resource's `meta.dagster` overrides the source's key by key. {error.hint}"))
-        return source_meta
+        return source_meta.for_resource()
 
 
 def _merge_without_keys(resource: ResourceDef) -> List[Problem]:

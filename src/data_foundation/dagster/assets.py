@@ -3,7 +3,7 @@ dagster-dlt's resource."""
 
 import contextlib
 import datetime as dt
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List
 
 import dagster as dg
 from dagster_dlt import DagsterDltResource
@@ -28,18 +28,19 @@ class LoadConfig(dg.Config):
 
 
 def pool_name(target: Target) -> str:
-    """One concurrency pool per destination: e.g. DuckDB allows one writer at a time."""
+    """The default concurrency pool: one per destination (DuckDB allows one writer at a time); a source may name
+    another with `meta.dagster.pool`."""
     return f"foundation_{target.destination_name}"
 
 
 def build_source_assets(source: SourceDef, target: Target) -> dg.AssetsDefinition:
     """The source's tables as one multi-asset. No dlt source or pipeline is built here: the specs come from
-    sources.yaml, and each run builds a fresh dlt source (dagster issue 34052) and its pipeline."""
+    sources.yaml, and each run builds a fresh dlt source (dagster issue 34052) and its pipeline. The partitions,
+    retry policy and pool of the multi-asset are the source's `meta.dagster`; a resource cannot set them."""
     translator = FoundationTranslator(source, target.destination_name)
     specs = [translator.resource_spec(resource) for resource in source.resources]
-    partition = _partition(source)
+    partition, retry = source.dagster.partition, source.dagster.retry
     partitions_def = _partitions_def(partition) if partition else None
-    retry = source.dagster.retry
 
     @dg.multi_asset(
         name=source.name,
@@ -48,7 +49,7 @@ def build_source_assets(source: SourceDef, target: Target) -> dg.AssetsDefinitio
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run() if partitions_def else None,
         retry_policy=dg.RetryPolicy(max_retries=retry.max_retries, delay=retry.delay_seconds) if retry else None,
-        pool=pool_name(target),
+        pool=source.dagster.pool or pool_name(target),
     )
     def _assets(context: dg.AssetExecutionContext, dlt: DagsterDltResource, config: LoadConfig) -> Iterator[Any]:
         overrides = {table: dict(kwargs) for table, kwargs in config.keyword_arguments.items()}
@@ -117,11 +118,6 @@ def _with_zero_rows(event: Any) -> Any:
                                     check_results=event.check_results, data_version=event.data_version,
                                     tags=event.tags)
     return event
-
-
-def _partition(source: SourceDef) -> Optional[PartitionSpec]:
-    partitions = [r.dagster.partition for r in source.resources if r.dagster.partition]
-    return partitions[0] if partitions else None
 
 
 def _partitions_def(partition: PartitionSpec) -> dg.PartitionsDefinition:

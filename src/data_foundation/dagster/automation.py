@@ -1,18 +1,20 @@
-"""`meta.dagster.automation_condition` names -> Dagster automation conditions (an open registry)."""
+"""Automation conditions: the built-in builders, which the registry (`config.automation_conditions`) names, and
+`build_automation_condition` for any registered name, built-in or installed by a package."""
 
 from functools import lru_cache
-from typing import Callable, Dict, Optional
+from typing import Optional
 
 import dagster as dg
 
-from data_foundation.config.dagster_meta import AutomationConditionConfig, DagsterMeta, register_automation_condition_name
+from data_foundation.config.automation_conditions import load_condition_builder
+from data_foundation.config.dagster_meta import AssetDagsterMeta, AutomationConditionConfig
+from data_foundation.errors import FoundationError
 
-__all__ = ["build_automation_condition", "register_automation_condition"]
-
-ConditionBuilder = Callable[[Optional[AutomationConditionConfig]], Optional[dg.AutomationCondition]]
+__all__ = ["build_automation_condition", "eager", "manual", "missing_or_changed", "on_cron", "on_missing"]
 
 
-def _on_cron(config: Optional[AutomationConditionConfig]) -> dg.AutomationCondition:
+def on_cron(config: Optional[AutomationConditionConfig]) -> dg.AutomationCondition:
+    """`on_schedule` and `on_cron`: once per tick of `cron_schedule` in `cron_timezone` (validation requires them)."""
     return _cron_condition(config.cron_schedule, config.cron_timezone)
 
 
@@ -27,28 +29,35 @@ def _cron_condition(cron_schedule: str, cron_timezone: str) -> dg.AutomationCond
     return (condition & ~dg.AutomationCondition.in_progress()).with_label(f"on cron {cron_schedule} {cron_timezone}")
 
 
-_REGISTRY: Dict[str, ConditionBuilder] = {
-    "on_schedule": _on_cron,
-    "on_cron": _on_cron,
-    "eager": lambda _: dg.AutomationCondition.eager(),
-    "on_missing": lambda _: dg.AutomationCondition.on_missing(),
-    "missing_or_changed": lambda _: (dg.AutomationCondition.missing() | dg.AutomationCondition.code_version_changed())
-    & ~dg.AutomationCondition.in_progress(),
-    "manual": lambda _: None,
-}
+def eager(config: Optional[AutomationConditionConfig]) -> dg.AutomationCondition:
+    return dg.AutomationCondition.eager()
 
 
-def register_automation_condition(name: str, builder: ConditionBuilder) -> None:
-    """Add a named condition usable as `meta.dagster.automation_condition: <name>`.
+def on_missing(config: Optional[AutomationConditionConfig]) -> dg.AutomationCondition:
+    return dg.AutomationCondition.on_missing()
+
+
+def missing_or_changed(config: Optional[AutomationConditionConfig]) -> dg.AutomationCondition:
+    return ((dg.AutomationCondition.missing() | dg.AutomationCondition.code_version_changed())
+            & ~dg.AutomationCondition.in_progress())
+
+
+def manual(config: Optional[AutomationConditionConfig]) -> None:
+    """No automation: the asset is materialized only when someone asks."""
+    return None
+
+
+def build_automation_condition(meta: AssetDagsterMeta) -> Optional[dg.AutomationCondition]:
+    """The Dagster condition `meta.automation_condition` names (None without one), from its registered builder.
 
     Example:
-        >>> register_automation_condition("hourly", lambda _: dg.AutomationCondition.cron_tick_passed("@hourly"))
+        >>> build_automation_condition(AssetDagsterMeta(automation_condition="eager")).get_label()
+        'eager'
     """
-    _REGISTRY[name] = builder
-    register_automation_condition_name(name)
-
-
-def build_automation_condition(meta: DagsterMeta) -> Optional[dg.AutomationCondition]:
     if not meta.automation_condition:
         return None
-    return _REGISTRY[meta.automation_condition](meta.automation_condition_config)
+    condition = load_condition_builder(meta.automation_condition)(meta.automation_condition_config)
+    if condition is not None and not isinstance(condition, dg.AutomationCondition):
+        raise FoundationError(f"automation condition `{meta.automation_condition}`: its builder returned "
+                              f"{type(condition).__name__}, not a dagster AutomationCondition or None")
+    return condition

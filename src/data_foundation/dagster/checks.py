@@ -137,7 +137,6 @@ def _column_changes(before: Optional[Dict[str, str]], after: Optional[Dict[str, 
 
 
 def _primary_key(resource: ResourceDef) -> List[str]:
-    keys = resource.spec.primary_key
-    return [keys] if isinstance(keys, str) else list(keys or [])
+    return resource.spec.primary_key_columns
 
 

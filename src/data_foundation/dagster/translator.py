@@ -4,7 +4,6 @@ import datetime as dt
 from typing import Any, Dict, Optional
 
 import dagster as dg
-from dagster._core.definitions.metadata.metadata_set import TableMetadataSet
 from dagster_dlt import DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
 
@@ -19,6 +18,9 @@ META_SOURCE_FILE = METADATA_PREFIX + "source_file"
 META_WRITE_DISPOSITION = METADATA_PREFIX + "write_disposition"
 META_PRIMARY_KEY = METADATA_PREFIX + "primary_key"
 META_CURSOR = METADATA_PREFIX + "cursor"
+# Dagster's documented table metadata keys, as dagster-dlt's own translator sets them
+DAGSTER_TABLE_NAME = "dagster/table_name"
+DAGSTER_STORAGE_KIND = "dagster/storage_kind"
 
 
 def asset_key(resource: ResourceDef) -> dg.AssetKey:
@@ -40,7 +42,8 @@ class FoundationTranslator(DagsterDltTranslator):
         self._by_table = {r.table: r for r in source.resources}
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
-        """dagster-dlt's hook, called on every run to map the run's dlt resources to asset keys."""
+        """dagster-dlt's hook, called on every run to map the run's dlt resources to asset keys. Not built from
+        `super().get_asset_spec(data)`: the run's specs must be the definitions' ones, which have no dlt resource."""
         destination = self.destination_type or (data.destination.destination_name if data.destination else None)
         return self.resource_spec(self._by_table[data.resource.name], destination)
 
@@ -58,7 +61,7 @@ class FoundationTranslator(DagsterDltTranslator):
             tags={**self.source.spec.tags, **resource.spec.tags},
             automation_condition=build_automation_condition(resource.dagster),
             freshness_policy=_freshness_policy(resource),
-            metadata={**TableMetadataSet(table_name=resource.table, storage_kind=destination), **_metadata(resource)},
+            metadata={**_table_metadata(resource, destination), **_metadata(resource)},
         )
 
     def _upstream(self, resource: ResourceDef) -> dg.AssetKey:
@@ -74,9 +77,16 @@ def _freshness_policy(resource: ResourceDef) -> Optional[dg.FreshnessPolicy]:
     return dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(seconds=seconds)) if seconds else None
 
 
+def _table_metadata(resource: ResourceDef, destination: Optional[str]) -> Dict[str, str]:
+    metadata = {DAGSTER_TABLE_NAME: resource.table}
+    if destination:
+        metadata[DAGSTER_STORAGE_KIND] = destination
+    return metadata
+
+
 def _metadata(resource: ResourceDef) -> Dict[str, Any]:
     spec = resource.spec
-    keys = spec.primary_key if isinstance(spec.primary_key, list) else [spec.primary_key] if spec.primary_key else []
+    keys = spec.primary_key_columns
     metadata: Dict[str, Any] = {
         META_ENTRY: spec.entry,
         META_SOURCE_FILE: dg.MetadataValue.path(str(resource.file)),

@@ -1,0 +1,1 @@
+"""Source folder of an invalid-config test case."""

@@ -1,0 +1,190 @@
+"""The automation-condition registry: one list of names for validation and for Dagster, and conditions an installed
+package adds with an entry point, known alike to `foundation validate` (a process of its own) and to the Dagster
+definitions. A package is "installed" by writing its `*.dist-info` (METADATA, entry_points.txt) and module into a
+directory put on the path."""
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from conftest import write_source
+from data_foundation.config.automation_conditions import (BUILT_IN_CONDITIONS, ENTRY_POINT_GROUP, condition_names,
+                                                          refresh_conditions)
+from data_foundation.config.loading import validate_root
+from data_foundation.dagster import build_definitions
+from data_foundation.errors import FoundationError
+from data_foundation.load.destinations import create_target
+
+BUILT_IN = "eager, manual, missing_or_changed, on_cron, on_missing, on_schedule"
+CONDITIONS_PY = '''\
+"""Conditions of the package `shop-conditions`. Importing it leaves a mark, to show who imports it."""
+
+with open({marker!r}, "a") as mark:
+    mark.write("imported\\n")
+
+import dagster as dg
+
+
+def business_hours(config):
+    tick = dg.AutomationCondition.cron_tick_passed(config.cron_schedule, config.cron_timezone)
+    return (tick.since_last_handled() & ~dg.AutomationCondition.in_progress()).with_label(
+        f"business hours {{config.cron_schedule}} {{config.cron_timezone}}")
+
+
+def eager(config):
+    return dg.AutomationCondition.on_missing().with_label("not the built-in eager")
+
+
+def not_a_condition(config):
+    return "eager"
+'''
+SOURCES_YAML = """\
+resources:
+  shop.users:
+    entry: data.rows
+  shop.orders:
+    entry: data.rows
+    meta:
+      dagster:
+        automation_condition: {condition}
+sources:
+  shop:
+    resources: [shop.users, shop.orders]
+    meta:
+      dagster:
+        automation_condition: business_hours
+        automation_condition_config: {{cron_schedule: "0 9 * * 1-5", cron_timezone: europe/berlin}}
+"""
+
+
+def _install_package(site: Path, entry_points: str) -> Path:
+    """`shop_conditions.py` and its distribution's metadata in `site`; returns the marker file its import appends to."""
+    marker = site / "imported.txt"
+    info = site / "shop_conditions-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: shop-conditions\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{entry_points}")
+    (site / "shop_conditions.py").write_text(CONDITIONS_PY.format(marker=str(marker)))
+    return marker
+
+
+def _root(tmp_path: Path, condition: str = "business_hours") -> Path:
+    return write_source(tmp_path / "root", "shop", "def rows():\n    yield [{'id': 1}]\n",
+                        SOURCES_YAML.format(condition=condition))
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """A directory on `sys.path` for packages a test installs; the registry reads the entry points again."""
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    refresh_conditions()
+    yield site
+    sys.modules.pop("shop_conditions", None)
+    monkeypatch.undo()
+    refresh_conditions()
+
+
+def _validate_in_a_process(root: Path, site: Path, *args: str) -> subprocess.CompletedProcess:
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path, NO_COLOR="1", TERM="dumb", COLUMNS="300")
+    return subprocess.run([sys.executable, *args], cwd=root.parent, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_the_registry_lists_the_built_in_conditions():
+    refresh_conditions()
+    assert ", ".join(condition_names()) == BUILT_IN == ", ".join(sorted(BUILT_IN_CONDITIONS))
+
+
+def test_an_installed_condition_is_valid_for_the_cli_which_imports_neither_it_nor_dagster(tmp_path, site):
+    marker = _install_package(site, "business_hours = shop_conditions:business_hours\n")
+    root = _root(tmp_path, condition="eager")
+
+    result = _validate_in_a_process(root, site, "-m", "data_foundation.cli", "--root", str(root), "validate")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK 1 source(s), 2 resource(s) valid" in " ".join(result.stdout.split())
+    assert not marker.exists()  # names are read from the package's metadata: its module is not imported
+    code = ("import sys; from data_foundation.config.loading import validate_root; "
+            f"print(validate_root({str(root)!r})[1], 'dagster' in sys.modules, 'shop_conditions' in sys.modules)")
+    result = _validate_in_a_process(root, site, "-c", code)
+    assert result.stdout.split() == ["[]", "False", "False"], result.stderr
+
+
+def test_without_the_package_the_cli_lists_the_registered_names(tmp_path):
+    root = _root(tmp_path)
+
+    result = _validate_in_a_process(root, tmp_path / "no-site", "-m", "data_foundation.cli", "--root", str(root),
+                                    "validate")
+
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 1, output
+    assert (f"sources.shop.meta.dagster.automation_condition: `business_hours` is not a known automation condition. "
+            f"Valid values: {BUILT_IN}.") in output
+    assert f"entry points in the group `{ENTRY_POINT_GROUP}`" in output
+
+
+def test_an_unknown_name_lists_the_installed_conditions_too(tmp_path, site):
+    _install_package(site, "business_hours = shop_conditions:business_hours\n")
+
+    _, errors = validate_root(_root(tmp_path, condition="busines_hours"))
+
+    (error,) = errors
+    assert error.key_path == "resources.shop.orders.meta.dagster.automation_condition" and error.line == 8
+    assert error.message == ("`busines_hours` is not a known automation condition. "
+                             f"Valid values: business_hours, {BUILT_IN}.")
+    assert error.hint.startswith("did you mean `business_hours`?")
+
+
+def test_an_installed_condition_is_built_in_the_dagster_definitions(tmp_path, site):
+    marker = _install_package(site, "business_hours = shop_conditions:business_hours\n")
+    defs = build_definitions(_root(tmp_path, condition="eager"), create_target("duckdb", ":memory:"))
+
+    specs = {s.key.path[-1]: s for s in defs.resolve_all_asset_specs() if len(s.key.path) == 2}
+    assert specs["users"].automation_condition.get_label() == "business hours 0 9 * * 1-5 Europe/Berlin"
+    assert specs["orders"].automation_condition.get_label() == "eager"  # the resource's override, a built-in
+    assert marker.read_text() == "imported\n"  # once, however many assets use it
+
+    instance = dg.DagsterInstance.ephemeral()
+    monday = dt.datetime(2024, 1, 15, 7, 30, tzinfo=dt.timezone.utc)  # 08:30 in Berlin: before the 09:00 tick
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=monday)
+    requested = []
+    for hours in (1, 2):  # 09:30 Berlin, after the tick; 10:30, no tick since
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor,
+                                                   evaluation_time=monday + dt.timedelta(hours=hours))
+        requested.append(result.get_num_requested(dg.AssetKey(["shop", "users"])))
+    assert requested == [1, 0]
+
+
+def test_an_entry_point_cannot_replace_a_built_in(tmp_path, site):
+    _install_package(site, "business_hours = shop_conditions:business_hours\neager = shop_conditions:eager\n")
+
+    defs = build_definitions(_root(tmp_path, condition="eager"), create_target("duckdb", ":memory:"))
+
+    orders = next(s for s in defs.resolve_all_asset_specs() if s.key == dg.AssetKey(["shop", "orders"]))
+    assert orders.automation_condition.get_label() == "eager"
+
+
+@pytest.mark.parametrize("entry_point, message", [
+    ("business_hours = shop_conditions:missing_function",
+     "automation condition `business_hours`: cannot import its builder `shop_conditions:missing_function` "
+     "(entry point of shop-conditions): AttributeError"),
+    ("business_hours = shop_conditions:not_a_condition",
+     "automation condition `business_hours`: its builder returned str, not a dagster AutomationCondition or None"),
+])
+def test_a_broken_builder_fails_the_definitions_with_its_name(tmp_path, site, entry_point, message):
+    _install_package(site, entry_point + "\n")
+    root = _root(tmp_path, condition="eager")
+    assert validate_root(root)[1] == []  # validation reads names only
+
+    with pytest.raises(FoundationError) as exc:
+        build_definitions(root, create_target("duckdb", ":memory:"))
+
+    assert str(exc.value).startswith(message)
