@@ -7,9 +7,9 @@ import pytest
 from data_foundation.load.building import build_source
 from data_foundation.load.destinations import create_target
 from data_foundation.config.loading import load_project
-from data_foundation.load.running import create_pipeline, run_source
+from data_foundation.load.running import RunFailed, create_pipeline, run_source
 
-from conftest import query, table_counts
+from conftest import query, table_counts, write_source
 
 RUNTIME_ROOT = Path(__file__).parent / "cases" / "valid" / "runtime"
 SHAPES_TABLES = ["factory_rows", "single_rows", "one_row", "arrow_rows", "parents", "children", "typed_rows"]
@@ -116,3 +116,28 @@ def test_dict_write_disposition_upsert(project, tmp_path, monkeypatch):
     assert table["write_disposition"] == "merge"
     assert table["x-merge-strategy"] == "upsert"
     assert table["columns"]["id"]["primary_key"] is True
+
+
+THREADS_PY = '''
+import threading
+
+
+def fetch(pages=3):
+    for page in range(pages):
+        yield [{"id": page, "thread": threading.current_thread().name}]
+'''
+
+
+def test_parallelized_resource_runs_in_a_worker_thread(tmp_path, duckdb_file):
+    """dlt drops `parallelized` from a resource that is called with its arguments: it is applied after binding."""
+    root = write_source(tmp_path / "sources", "threads", THREADS_PY,
+                        "resources:\n  threads.rows:\n    entry: data.fetch\n    parallelized: true\n")
+    run_source(load_project(root).sources["threads"], create_target("duckdb", str(duckdb_file)))
+    threads = [row[0] for row in query(duckdb_file, "SELECT DISTINCT thread FROM threads.rows")]
+    assert threads and "MainThread" not in threads, threads
+
+
+def test_run_overrides_that_do_not_fit_the_entry_fail_before_extracting(project):
+    with pytest.raises(RunFailed, match=r"resource `shapes.single_rows`: the arguments do not fit `data.single_rows`: "
+                                        r"single_rows\(\): got an unexpected keyword argument 'size'"):
+        build_source(project.sources["shapes"], keyword_overrides={"single_rows": {"size": 3}})

@@ -377,3 +377,20 @@ def test_a_pii_column_that_never_appears_is_a_warning(row_types_root, salt, duck
     result = _cli(tmp_path, row_types_root, tmp_path / "cli.duckdb", "renamed")
     assert result.returncode == 0, result.stderr
     assert "Warning: resource `crm.renamed`: pii column(s) `email` never appeared" in " ".join(result.stderr.split())
+
+
+def test_a_run_of_other_tables_needs_no_salt(tmp_path, duckdb_file, monkeypatch):
+    """The salt is checked when dlt opens a resource that hashes, before its entry runs: a run that leaves that
+    resource out (a `foundation run` selection, a Dagster subset) loads without one."""
+    monkeypatch.delenv("DATA_FOUNDATION__PII_SALT", raising=False)
+    calls = tmp_path / "calls"
+    monkeypatch.setenv("CRM_CALLS", str(calls))
+    root = write_source(tmp_path / "sources", "shop", DATA_PY,
+                        "resources:\n  shop.people:\n    entry: data.fetch_people\n    pii: {hash: [email]}\n"
+                        "  shop.accounts:\n    entry: data.fetch_accounts\n")
+    source = load_project(root).sources["shop"]
+    run = run_source(source, create_target("duckdb", str(duckdb_file)), tables=["accounts"])
+    assert run.rows_loaded == {"accounts": 2}
+    with pytest.raises(RunFailed, match="DATA_FOUNDATION__PII_SALT"):
+        run_source(source, create_target("duckdb", str(duckdb_file)), tables=["people"])
+    assert not calls.exists()  # fetch_people never ran

@@ -1,31 +1,45 @@
-"""Validated spec -> dlt resources and sources. No Dagster here, no YAML either."""
+"""Validated spec -> dlt resources and sources. No Dagster here, no YAML either.
+
+An entry is the resource function itself, called the way dlt's own `rest_api` source builds its resources:
+`dlt.resource(entry, name=<table>, section=<source>, ...)(*arguments, **keyword_arguments)`. So dlt injects the
+entry's `dlt.config.value` / `dlt.secrets.value` parameters and overrides its other defaults from config
+(`sources.<source>.<table>.<key>`, then `sources.<source>.<key>`: env `SOURCES__<SOURCE>__<KEY>`, `.dlt/*.toml`),
+while the YAML's arguments, passed explicitly, win. A parameter annotated `dlt.sources.incremental` receives the
+resource's configured `incremental`; a transformer (`data_from`) receives its parent's items first.
+
+dlt calls only generator functions as they are. Two other shapes get an adapter that keeps the entry's own signature
+(so injection still sees every parameter): an entry that returns instead of yields (rows, a page, or - the factory
+form - a generator function, called in turn), and one whose `incremental` parameter has no annotation.
+`arrow: true` and `pii` are steps of the resource's pipe, ahead of dlt's incremental step and of the fork to
+transformers, so cursors, dedup hashes, children and files only ever see converted, masked items.
+"""
 
 import copy
-import hashlib
+import functools
 import inspect
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from graphlib import TopologicalSorter
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, get_args, get_origin
 
 import dlt
 import pyarrow as pa
-from dlt.common.json import custom_encode
-from dlt.common.libs import is_pandas_frame, is_polars_frame
-from dlt.common.normalizers.naming.snake_case import NamingConvention
+from dlt.common.libs import is_arrow_object, is_pandas_frame, is_polars_frame
+from dlt.common.typing import extract_inner_type, is_subclass
 from dlt.extract import DltResource, DltSource
+from dlt.extract.incremental import Incremental
+from dlt.extract.items_transform import MapItem
 
-from data_foundation.errors import FoundationError
 from data_foundation.config.project import ResourceDef, SourceDef
-from data_foundation.config.spec import PiiSpec
+from data_foundation.load.pii import (PII_SALT_ENV, PII_SALT_KEY, PiiAudit, PiiMasker, PiiRowTypeRefused,
+                                      PiiSaltMissing, pii_hash)
+from data_foundation.load.session import RunFailed
 
 __all__ = ["PII_SALT_ENV", "PII_SALT_KEY", "PiiAudit", "PiiMasker", "PiiRowTypeRefused", "PiiSaltMissing",
-           "build_resource", "build_source", "call_entry", "pii_hash"]
-
-PII_SALT_KEY = "data_foundation.pii_salt"  # dlt secret: env DATA_FOUNDATION__PII_SALT, or secrets.toml
-PII_SALT_ENV = "DATA_FOUNDATION__PII_SALT"
+           "build_resource", "build_source", "pii_hash", "resource_function"]
 
 
 def build_source(source: SourceDef, tables: Optional[Iterable[str]] = None,
                  keyword_overrides: Optional[Dict[str, Dict[str, Any]]] = None,
-                 pii_audit: Optional["PiiAudit"] = None) -> DltSource:
+                 pii_audit: Optional[PiiAudit] = None) -> DltSource:
     """A fresh `DltSource` for `source` (one per run: dlt resources keep state between iterations).
 
     Args:
@@ -38,59 +52,39 @@ def build_source(source: SourceDef, tables: Optional[Iterable[str]] = None,
         >>> pipeline.run(build_source(project.sources["my_api"], tables=["users"]))
     """
     overrides = keyword_overrides or {}
+    by_name = {r.name: r for r in source.resources}
+    graph = {r.name: [r.spec.data_from] if r.spec.data_from in by_name else [] for r in source.resources}
     built: Dict[str, DltResource] = {}
-    for resource in _parents_first(source.resources):
-        parent = built.get(resource.spec.data_from.split(".", 1)[1]) if resource.spec.data_from else None
-        built[resource.table] = build_resource(resource, parent=parent, keyword_arguments=overrides.get(resource.table),
-                                               pii_audit=pii_audit)
+    for name in TopologicalSorter(graph).static_order():  # a transformer needs its parent built first
+        resource = by_name[name]
+        parent = built.get(resource.spec.data_from) if resource.spec.data_from else None
+        built[name] = build_resource(resource, parent=parent, keyword_arguments=overrides.get(resource.table),
+                                     pii_audit=pii_audit)
+    resources = [built[r.name] for r in source.resources]  # in the order sources.yaml declares them
 
     def _resources() -> List[DltResource]:
-        return list(built.values())
+        return resources
 
     dlt_source = dlt.source(_resources, name=source.name, section=source.name)()
     if tables is not None:
         wanted = set(tables)
-        dlt_source = dlt_source.with_resources(*[t for t in built if t in wanted])
+        dlt_source = dlt_source.with_resources(*[r.table for r in source.resources if r.table in wanted])
     return dlt_source
 
 
 def build_resource(resource: ResourceDef, parent: Optional[DltResource] = None,
                    keyword_arguments: Optional[Dict[str, Any]] = None,
-                   pii_audit: Optional["PiiAudit"] = None) -> DltResource:
-    """One dlt resource (or transformer when `data_from` is set) calling the entry with its YAML arguments."""
+                   pii_audit: Optional[PiiAudit] = None) -> DltResource:
+    """One dlt resource (a transformer of `parent` when `data_from` is set) over the entry, bound to its YAML
+    arguments; `keyword_arguments` replace the YAML's of the same name.
+
+    Example:
+        >>> orders = build_resource(jaffle.resource("orders"))
+        >>> items = build_resource(jaffle.resource("items"), parent=orders)
+    """
     spec = resource.spec
-    kwargs = dict(spec.keyword_arguments)
-    kwargs.update(keyword_arguments or {})
-    args = list(spec.arguments)
-    function = resource.function
-    masker = PiiMasker(resource.name, spec.pii) if spec.pii and (spec.pii.hash or spec.pii.drop) else None
-    if masker is not None and pii_audit is not None:
-        pii_audit.maskers.append(masker)
-    pages = _as_arrow if spec.arrow else _iterate
-    if parent is not None and spec.incremental is None:
-        # no `incremental` parameter here: dlt would resolve its config again for every page the parent yields
-        def _transform(item: Any) -> Any:
-            if masker is not None:
-                masker.salt()  # no salt: fail before the entry sees any data
-            yield from pages(call_entry(function, [item, *args], kwargs))
-        data: Callable = _transform
-    elif parent is not None:
-        def _transform_incremental(item: Any, incremental: Optional[dlt.sources.incremental[Any]] = None) -> Any:
-            if masker is not None:
-                masker.salt()
-            yield from pages(call_entry(function, [item, *args], kwargs, incremental))
-        data = _transform_incremental
-    else:
-        def _extract(incremental: Optional[dlt.sources.incremental[Any]] = None) -> Any:
-            if masker is not None:
-                masker.salt()  # no salt: fail before anything is fetched
-            yield from pages(call_entry(function, args, kwargs, incremental))
-        data = _extract
-    data.__name__ = resource.table
-    data.__qualname__ = resource.table
-    data.__doc__ = resource.description
-    built = dlt.resource(
-        data,
+    unbound = dlt.resource(
+        resource_function(resource),
         name=resource.table,
         write_disposition=spec.dlt_write_disposition(),
         primary_key=spec.primary_key,
@@ -99,16 +93,47 @@ def build_resource(resource: ResourceDef, parent: Optional[DltResource] = None,
         columns=copy.deepcopy(spec.columns) or None,
         schema_contract=_schema_contract(spec.schema_contract),
         max_table_nesting=spec.max_table_nesting,
-        parallelized=spec.parallelized,
         data_from=parent,
         incremental=_incremental(resource),
         section=resource.source,
     )
-    if masker is not None:
-        # a map step runs right after the generator: before dlt's incremental (cursor state, dedup hashes), before
-        # the fork to transformers (`data_from` children get masked pages), before anything is written to disk
-        built.add_map(masker)
+    built = _bind(unbound, resource, keyword_arguments)
+    if spec.parallelized:
+        # after binding: called with arguments, dlt re-wraps a copy of the bare function and drops `parallelized`
+        built.parallelize()
+    if spec.arrow:
+        built.add_step(_arrow_page)  # a step, not `add_map`: a map is given each row of a page, not the page
+    if spec.pii and (spec.pii.hash or spec.pii.drop):
+        masker = PiiMasker(resource.name, spec.pii)
+        if pii_audit is not None:
+            pii_audit.maskers.append(masker)
+        built.add_step(_PiiStep(masker))
     return built
+
+
+def resource_function(resource: ResourceDef) -> Callable:
+    """The function dlt calls for `resource`: the entry itself when it is a generator function dlt can call as it is,
+    else an adapter with the entry's signature (see the module docstring).
+
+    Example:
+        >>> resource_function(jaffle.resource("customers")) is jaffle_data.fetch
+        True
+    """
+    function = resource.function
+    signature = inspect.signature(function)
+    incremental = resource.spec.incremental is not None
+    if _yields(function) and not (incremental and _unfit_incremental(signature)):
+        return function
+    return _adapt(function, _signature_for_dlt(signature, incremental), added="incremental" not in signature.parameters)
+
+
+def _bind(unbound: DltResource, resource: ResourceDef, keyword_arguments: Optional[Dict[str, Any]]) -> DltResource:
+    kwargs = {**resource.spec.keyword_arguments, **(keyword_arguments or {})}
+    try:
+        return unbound(*resource.spec.arguments, **kwargs)
+    except TypeError as exc:  # validation checked the YAML's: these are a run's overrides (Dagster's launchpad)
+        raise RunFailed(f"resource `{resource.name}`: the arguments do not fit `{resource.spec.entry}`: {exc}. "
+                        "Pass only the parameters the function takes") from None
 
 
 def _schema_contract(contract: Any) -> Any:
@@ -119,182 +144,67 @@ def _schema_contract(contract: Any) -> Any:
     return contract
 
 
-class PiiSaltMissing(FoundationError):
-    """A resource hashes columns but no salt is configured."""
-
-
-def pii_hash(salt: str, value: Any) -> Optional[str]:
-    """Hex SHA-256 of the salt followed by the value: UTF-8 of `salt + str(value)` (bytes values appended as they
-    are). None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return hashlib.sha256(salt.encode("utf-8") + bytes(value)).hexdigest()
-    return hashlib.sha256((salt + str(value)).encode("utf-8")).hexdigest()
-
-
-class PiiRowTypeRefused(FoundationError):
-    """A resource with `pii` yielded something whose columns cannot be masked."""
-
-
-class PiiMasker:
-    """dlt map step: hashes and drops top-level columns of every row type dlt loads, before anything is written.
-
-    Dict rows are masked as they are; pydantic models, dataclasses, named tuples and objects with `asdict()` become
-    the dicts dlt itself would serialize them to; arrow tables and record batches are masked column-wise, pandas and
-    polars frames after dlt's own conversion to arrow. Anything else (a scalar, an arbitrary object) stops the run:
-    its columns cannot be known, so nothing is written. Column names match as written or after dlt's snake_case
-    normalisation (`E-Mail` matches `e_mail`).
-    """
-
-    _naming = NamingConvention()
-
-    def __init__(self, resource: str, pii: PiiSpec):
-        self.resource = resource
-        self.hashed = {self._naming.normalize_identifier(c) for c in pii.hash} | set(pii.hash)
-        self.dropped = {self._naming.normalize_identifier(c) for c in pii.drop} | set(pii.drop)
-        self.hash_names = list(pii.hash)
-        self.columns = list(dict.fromkeys([*pii.hash, *pii.drop]))
-        self._actions: Dict[str, Optional[str]] = {}
-        self._salt: Optional[str] = None
-        self.rows = 0  # rows masked, to tell "the column never appeared" from "no data"
-        self.seen: set = set()  # configured columns found in the data (normalized names)
-
-    def salt(self) -> str:
-        """The salt from dlt's secrets (read once per run); raises `PiiSaltMissing` naming the setting."""
-        if self._salt is None and self.hash_names:
-            value = dlt.secrets.get(PII_SALT_KEY)
-            if value is None or not str(value):
-                columns = ", ".join(self.hash_names)
-                raise PiiSaltMissing(
-                    f"resource `{self.resource}` hashes PII columns ({columns}) but no salt is configured: set the "
-                    f"environment variable {PII_SALT_ENV} (or `pii_salt` under `[data_foundation]` in "
-                    ".dlt/secrets.toml)")
-            self._salt = str(value)
-        return self._salt or ""
-
-    def action(self, column: str) -> Optional[str]:
-        found = self._actions.get(column, "?")
-        if found == "?":
-            names = {column, self._naming.normalize_identifier(column)}
-            found = "drop" if names & self.dropped else "hash" if names & self.hashed else None
-            self._actions[column] = found
-            if found is not None:
-                self.seen.update(names)
-        return found
-
-    def unseen(self) -> List[str]:
-        """Configured columns that never appeared in any row (a renamed field would leak under its new name)."""
-        return [c for c in self.columns if not ({c, self._naming.normalize_identifier(c)} & self.seen)]
-
-    def __call__(self, item: Any) -> Any:
-        if isinstance(item, dict):
-            return self._mask_row(item)
-        row = _as_row(item)
-        if row is not None:
-            return self._mask_row(row)
-        table = _as_arrow_table(item)
-        if table is not None:
-            return self._mask_arrow(table)
-        if item is None:
-            return item
-        raise PiiRowTypeRefused(
-            f"resource `{self.resource}` declares `pii` but yielded a `{type(item).__module__}."
-            f"{type(item).__qualname__}`, whose columns cannot be masked; nothing was written. Yield dicts, pydantic "
-            "models, dataclasses, arrow tables or data frames")
-
-    def _mask_row(self, row: Dict[str, Any]) -> Dict[str, Any]:
-        self.rows += 1
-        masked = {}
-        for key, value in row.items():
-            action = self.action(key)
-            if action is None:
-                masked[key] = value
-            elif action == "hash":
-                masked[key] = pii_hash(self.salt(), value)
-        return masked  # a new dict: the entry's rows (possibly shared with a parent's) stay untouched
-
-    def _mask_arrow(self, table: Any) -> Any:
-        self.rows += table.num_rows
-        schema = table.schema
-        actions = [self.action(name) for name in schema.names]
-        if not any(actions):
-            return table
-        arrays: List[Any] = []
-        fields: List[Any] = []
-        for index, action in enumerate(actions):
-            if action == "drop":
-                continue
-            field = schema.field(index)
-            column = table.column(index)
-            if action == "hash":
-                salt = self.salt()
-                column = pa.array([pii_hash(salt, v) for v in column.to_pylist()], type=pa.string())
-                field = pa.field(field.name, pa.string(), nullable=True, metadata=field.metadata)
-            arrays.append(column)
-            fields.append(field)
-        return type(table).from_arrays(arrays, schema=pa.schema(fields, metadata=schema.metadata))
-
-
-class PiiAudit:
-    """The maskers of one run: after it, which `pii` columns never appeared in data that was loaded."""
-
-    def __init__(self) -> None:
-        self.maskers: List[PiiMasker] = []
-
-    def warnings(self) -> List[str]:
-        found = []
-        for masker in self.maskers:
-            unseen = masker.unseen()
-            if masker.rows and unseen:
-                names = ", ".join(f"`{c}`" for c in unseen)
-                found.append(f"resource `{masker.resource}`: pii column(s) {names} never appeared in its "
-                             f"{masker.rows:,} row(s): check the name (a renamed field is loaded unmasked)")
-        return found
-
-
-def _as_row(item: Any) -> Optional[Dict[str, Any]]:
-    """The dict dlt's JSON encoder turns a row object into (a pydantic model, a dataclass, a named tuple, an object
-    with `asdict()`), or None for anything it does not turn into a dict."""
-    try:
-        row = custom_encode(item)
-    except TypeError:  # dlt could not serialize it either
-        return None
-    return row if isinstance(row, dict) else None
-
-
-def _as_arrow_table(item: Any) -> Any:
-    """An arrow table/record batch as it is; a pandas or polars frame converted the way dlt's extractor does."""
-    if _is_arrow(item) and hasattr(item, "schema") and hasattr(item, "column"):
-        return item
-    if is_pandas_frame(item):
-        from dlt.common.libs.pandas import pandas_to_arrow
-
-        return pandas_to_arrow(item)
-    if is_polars_frame(item):
-        from dlt.common.libs.polars import polars_to_arrow
-
-        return polars_to_arrow(item)
-    return None
-
-
-def call_entry(function: Callable, args: List[Any], kwargs: Dict[str, Any], incremental: Any = None) -> Any:
-    """Call the entry; a returned generator function (a factory's result) is called too.
-
-    `incremental` is passed to whichever of the two accepts a parameter of that name.
-    """
-    result = function(*args, **kwargs, **_incremental_kwarg(function, incremental))
-    if callable(result) and not _is_iterable(result):
-        result = result(**_incremental_kwarg(result, incremental))
-    return result
-
-
 def _incremental(resource: ResourceDef) -> Optional[dlt.sources.incremental]:
     spec = resource.spec.incremental
     if spec is None:
         return None
-    options = spec.model_dump(exclude_none=True)
-    return dlt.sources.incremental(**options)
+    return dlt.sources.incremental(**spec.model_dump(exclude_none=True))
+
+
+# --- entries dlt cannot call as they are -----------------------------------------------------------------------
+
+def _yields(function: Callable) -> bool:
+    return inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function)
+
+
+def _unfit_incremental(signature: inspect.Signature) -> bool:
+    """An `incremental` parameter dlt would not fill as it is: one without a `dlt.sources.incremental[<type>]`
+    annotation (dlt goes by the annotation or an incremental default), or with one that names no value type (dlt
+    1.31 reads the type from `Optional[dlt.sources.incremental]` and fails)."""
+    parameter = signature.parameters.get("incremental")
+    if parameter is None:
+        return False
+    annotation = extract_inner_type(parameter.annotation)
+    return not (is_subclass(get_origin(annotation), Incremental) and get_args(annotation))
+
+
+def _signature_for_dlt(signature: inspect.Signature, incremental: bool) -> inspect.Signature:
+    """The entry's signature, with an `incremental` parameter dlt recognizes when the resource configures one: the
+    entry's own, annotated, or a keyword-only one added for the generator function a factory returns."""
+    if not incremental or ("incremental" in signature.parameters and not _unfit_incremental(signature)):
+        return signature
+    annotated = Optional[dlt.sources.incremental[Any]]
+    parameters = list(signature.parameters.values())
+    names = [p.name for p in parameters]
+    if "incremental" in names:
+        index = names.index("incremental")
+        parameters[index] = parameters[index].replace(annotation=annotated)
+    else:
+        added = inspect.Parameter("incremental", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotated)
+        keywords = [i for i, p in enumerate(parameters) if p.kind is inspect.Parameter.VAR_KEYWORD]
+        parameters.insert(keywords[0] if keywords else len(parameters), added)
+    return signature.replace(parameters=parameters)
+
+
+def _adapt(function: Callable, signature: inspect.Signature, added: bool) -> Callable:
+    """A generator function with `signature` (the entry's, see `_signature_for_dlt`) that calls the entry and yields
+    what it returned as dlt would have received it yielded; a returned generator function (the factory form) is
+    called in turn, with the `incremental` dlt injected when it takes one."""
+
+    @functools.wraps(function)
+    def entry(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        bound = signature.bind_partial(*args, **kwargs)
+        if added:
+            incremental = bound.arguments.pop("incremental", None)
+        else:
+            incremental = bound.arguments.get("incremental")
+        result = function(*bound.args, **bound.kwargs)
+        if callable(result) and not _is_iterable(result):
+            result = result(**_incremental_kwarg(result, incremental))
+        yield from _returned_items(result)
+
+    entry.__signature__ = signature  # type: ignore[attr-defined]
+    return entry
 
 
 def _incremental_kwarg(function: Callable, incremental: Any) -> Dict[str, Any]:
@@ -306,45 +216,46 @@ def _incremental_kwarg(function: Callable, incremental: Any) -> Dict[str, Any]:
         return {}
 
 
-def _iterate(result: Any) -> Iterable[Any]:
+def _returned_items(result: Any) -> Iterable[Any]:
+    """What an entry returned, as the items it would have yielded: None is nothing; a row, a page (a list), an arrow
+    table or a data frame is one item; any other iterable (a generator) is iterated."""
     if result is None:
-        return []
-    if isinstance(result, (dict, list)) or not _is_iterable(result) or _is_arrow(result):
-        return [result]
+        return ()
+    if isinstance(result, (dict, list)) or not _is_iterable(result) or _is_table(result):
+        return (result,)
     return result
-
-
-def _as_arrow(result: Any) -> Iterable[Any]:
-    """`arrow: true`: each page of flat dicts becomes a pyarrow table, so dlt writes parquet straight from it
-    instead of normalizing row by row (~10x faster). Other items pass through."""
-    for page in _iterate(result):
-        if isinstance(page, list) and page and all(isinstance(row, dict) for row in page):
-            yield pa.Table.from_pylist(page)
-        elif isinstance(page, dict):
-            yield pa.Table.from_pylist([page])
-        else:
-            yield page
 
 
 def _is_iterable(value: Any) -> bool:
     return hasattr(value, "__iter__") or hasattr(value, "__next__")
 
 
-def _is_arrow(value: Any) -> bool:
-    return type(value).__module__.startswith(("pyarrow", "pandas"))
+def _is_table(value: Any) -> bool:
+    return is_arrow_object(value) or is_pandas_frame(value) or is_polars_frame(value)
 
 
-def _parents_first(resources: List[ResourceDef]) -> List[ResourceDef]:
-    ordered: List[ResourceDef] = []
-    by_name = {r.name: r for r in resources}
+# --- steps of the resource's pipe ------------------------------------------------------------------------------
 
-    def visit(resource: ResourceDef, seen: frozenset) -> None:
-        if resource in ordered or resource.name in seen:
-            return
-        if resource.spec.data_from in by_name:
-            visit(by_name[resource.spec.data_from], seen | {resource.name})
-        ordered.append(resource)
+def _arrow_page(item: Any, meta: Any = None) -> Any:
+    """`arrow: true`: a page of flat dicts becomes one pyarrow table, so dlt writes parquet straight from it instead
+    of normalizing row by row (~10x faster). Other items pass through."""
+    if isinstance(item, list) and item and all(isinstance(row, dict) for row in item):
+        return pa.Table.from_pylist(item)
+    if isinstance(item, dict):
+        return pa.Table.from_pylist([item])
+    return item
 
-    for resource in resources:
-        visit(resource, frozenset())
-    return ordered
+
+class _PiiStep(MapItem):
+    """The masker as a dlt map step (each row of a page, or a whole table). dlt binds its steps when it opens the
+    resource's pipe, after calling the generator function but before its first line runs: a missing salt stops the
+    run there, before the entry fetches anything, and only for resources that run (a subset needs no salt for the
+    tables it leaves out)."""
+
+    def __init__(self, masker: PiiMasker) -> None:
+        super().__init__(masker)
+        self.masker = masker
+
+    def bind(self, pipe: Any) -> "_PiiStep":
+        self.masker.salt()
+        return self

@@ -7,6 +7,8 @@ with the reason; it never turns a completed load into a failure.
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Optional, Tuple
 
+from dlt.common.configuration.inject import with_config
+
 from data_foundation.errors import mask_secrets
 from data_foundation.config.project import SourceDef
 
@@ -34,6 +36,9 @@ def reconcile(source: SourceDef, rows_in_destination: Dict[str, int],
     """Call the source's `reconcile` entry (expected rows per table) and pair it with the destination's counts,
     for `tables` (default: every table of the source). None when the source declares no `reconcile`.
 
+    The entry is called the way dlt calls the source's resources, with `dlt.config.value` / `dlt.secrets.value`
+    parameters and other defaults injected from `sources.<source>.<key>`, so it reads the same settings.
+
     Example:
         >>> result = reconcile(project.sources["jaffle_shop"], run.rows_total)
         >>> result.ok, result.mismatches
@@ -44,7 +49,7 @@ def reconcile(source: SourceDef, rows_in_destination: Dict[str, int],
     wanted = set(tables) if tables is not None else {r.table for r in source.resources}
     entry = source.spec.reconcile
     try:
-        expected = _counts(source.reconcile())
+        expected = _counts(with_config(source.reconcile, sections=("sources", source.name))())
     except Exception as exc:  # user code talking to an API: whatever it raises only skips the comparison
         reason = f"`{entry}` failed: {type(exc).__name__}: {_first_line(exc)}"
         return Reconciliation(source.name, skipped=mask_secrets(reason))

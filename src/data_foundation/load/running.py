@@ -13,7 +13,7 @@ from dlt.common.schema.utils import is_complete_column
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from data_foundation.load.building import PiiAudit, build_source
-from data_foundation.load.credentials import describe_missing_credentials
+from data_foundation.load.credentials import describe_missing_credentials, missing_fields
 from data_foundation.load.destinations import Target
 from data_foundation.errors import FoundationError, cause_of, mask_secrets
 from data_foundation.config.project import Project, SourceDef
@@ -86,10 +86,10 @@ def step_errors(source: SourceDef, target: Target) -> Iterator[None]:
     except PipelineStepFailed as exc:
         cause = exc.__cause__ or exc.exception
         raise RunFailed(mask_secrets(f"source `{source.name}` failed in step `{exc.step}`: "
-                                     f"{_describe_cause(exc.step, cause, target)}")) from exc
+                                     f"{_describe_cause(exc.step, cause, source, target)}")) from exc
     except Exception as exc:  # opening the pipeline or checking the destination's state: dlt's `sync` step
         raise RunFailed(mask_secrets(f"source `{source.name}` failed in step `sync`: "
-                                     f"{_describe_cause('sync', exc, target)}")) from exc
+                                     f"{_describe_cause('sync', exc, source, target)}")) from exc
 
 
 # DuckDB's own words when another process has the file open for writing (wrapped by dlt in a "check your
@@ -98,7 +98,7 @@ _DUCKDB_LOCKED = re.compile(r'Could not set lock on file "(?P<file>[^"]+)": Conf
                             r'\(PID (?P<pid>\d+)\)')
 
 
-def _describe_cause(step: str, cause: BaseException, target: Target) -> str:
+def _describe_cause(step: str, cause: BaseException, source: SourceDef, target: Target) -> str:
     locked = _DUCKDB_LOCKED.search(str(cause))
     if locked:
         kept = " What this run extracted is kept: the next run loads it." if step == "load" else ""
@@ -106,9 +106,42 @@ def _describe_cause(step: str, cause: BaseException, target: Target) -> str:
                 "one writer at a time. Wait for it (another run, Dagster, a DuckDB shell) to finish, then run again."
                 + kept)
     missing = cause_of(cause, ConfigFieldMissingException)
+    if missing is not None and _is_source_setting(missing):
+        return _describe_missing_settings(missing, source.name)
     if missing is not None and "credentials" in str(missing):
         return describe_missing_credentials(missing, target.destination)
     return f"{type(cause).__name__}: {_first_lines(cause)}"
+
+
+def _describe_missing_settings(missing: ConfigFieldMissingException, source: str) -> str:
+    """`resource `things` of source `shop` is missing `api_key`: set SOURCES__SHOP__API_KEY (or SOURCES__SHOP__THINGS__
+    API_KEY for this resource only), or put it under [sources.shop] in .dlt/secrets.toml ...` for an entry parameter
+    (`dlt.secrets.value` / `dlt.config.value`) that no config provider had."""
+    settings, _ = missing_fields(missing, ["sources", source])
+    prefix = f"SOURCES__{source.upper()}__"
+    names = ", ".join(f"`{env[len(prefix):].lower()}`" for env in settings)
+    where = next((s for s in _trace_sections(missing) if len(s) > 2 and s[:2] == ["sources", source]), None)
+    text = (f"{f'resource `{where[2]}` of ' if where else ''}source `{source}` is missing {names}: set "
+            f"{', '.join(settings)}")
+    if where:
+        only_here = [env.replace(prefix, f"{prefix}{where[2].upper()}__", 1) for env in settings]
+        text += f" (or {', '.join(only_here)} for this resource only)"
+    return text + (f", or put {'them' if len(settings) > 1 else 'it'} under [sources.{source}] in .dlt/secrets.toml "
+                   "(.dlt/config.toml for a setting that is not secret)")
+
+
+def _is_source_setting(missing: ConfigFieldMissingException) -> bool:
+    """dlt looked the missing field up under `sources.` (an entry's parameter), not `destination.`."""
+    return any(sections[:1] == ["sources"] for sections in _trace_sections(missing))
+
+
+def _trace_sections(missing: Any) -> Iterator[List[str]]:
+    for traces in getattr(missing, "traces", {}).values():
+        for trace in traces:
+            if hasattr(trace, "traces"):  # a nested configuration (a credentials parameter)
+                yield from _trace_sections(trace)
+            else:
+                yield list(getattr(trace, "sections", []) or [])
 
 
 def _collect(pipeline: dlt.Pipeline, rows_loaded: Dict[str, int], load_ids: List[str]) -> None:
@@ -123,17 +156,26 @@ def _collect(pipeline: dlt.Pipeline, rows_loaded: Dict[str, int], load_ids: List
 
 def run_selection(project: Project, target: Target, selectors: Iterable[str] = (), full_refresh: bool = False,
                   progress: Optional[Collector] = None) -> List[SourceRun]:
+    """`run_source` for every source the `source` / `source.table` selectors pick (all when none), in order.
+
+    Example:
+        >>> [run.source for run in run_selection(project, target, ["jaffle_shop.orders", "my_api"])]
+        ['jaffle_shop', 'my_api']
+    """
     return [run_source(source, target, tables, full_refresh, progress)
             for source, tables in project.select(selectors)]
 
 
 def count_rows(pipeline: dlt.Pipeline, tables: List[str]) -> Dict[str, int]:
-    if not tables:
+    """Rows per table in the pipeline's dataset: dlt's dataset row counts (one query).
+
+    Example:
+        >>> count_rows(pipeline, ["orders", "items"])
+        {'orders': 61948, 'items': 90900}
+    """
+    if not tables:  # dlt counts every table for an empty list
         return {}
-    with pipeline.sql_client() as client:
-        query = " UNION ALL ".join(
-            f"SELECT '{t}', COUNT(*) FROM {client.make_qualified_table_name(t)}" for t in tables)
-        return {name: int(count) for name, count in client.execute_sql(query)}
+    return {name: int(count) for name, count in pipeline.dataset().row_counts(table_names=tables).fetchall()}
 
 
 def _data_tables(pipeline: dlt.Pipeline) -> List[str]:

@@ -14,11 +14,9 @@ is a cache of it plus the load packages not yet loaded. Two rules keep that cach
 """
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -27,6 +25,7 @@ import dlt
 from dlt.common.runtime.collector import Collector, NullCollector
 from dlt.common.schema.exceptions import DataValidationError
 from dlt.pipeline.exceptions import PipelineStepFailed
+from filelock import FileLock, Timeout
 
 from data_foundation.load.destinations import Target
 from data_foundation.errors import FoundationError, cause_of
@@ -101,33 +100,36 @@ def _scrub_trace(pipeline: dlt.Pipeline) -> None:
 @contextlib.contextmanager
 def source_lock(source: SourceDef, target: Target) -> Iterator[None]:
     """Hold the per-source lock for a run. A second run of the same source into the same dataset waits up to
-    `$FOUNDATION_LOCK_TIMEOUT` seconds (default 0) and then fails with a clear message."""
+    `$FOUNDATION_LOCK_TIMEOUT` seconds (default 0) and then fails with a clear message naming the holder.
+
+    Example:
+        >>> with source_lock(project.sources["jaffle_shop"], target):
+        ...     pipeline.run(...)
+    """
     dataset = target.dataset_name(source.dataset_name)
     folder = Path(target.pipelines_dir(dataset))
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"foundation_{source.name}.lock"
-    deadline = time.monotonic() + float(os.environ.get("FOUNDATION_LOCK_TIMEOUT", "0"))
-    with open(path, "a+") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "another process"
-                    raise RunFailed(f"source `{source.name}` is already being loaded into dataset `{dataset}` by "
-                                    f"{holder}; wait for it to finish (or set FOUNDATION_LOCK_TIMEOUT to wait "
-                                    "that many seconds)") from None
-                time.sleep(0.2)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    lock = FileLock(path, timeout=max(0.0, float(os.environ.get("FOUNDATION_LOCK_TIMEOUT", "0"))))
+    holder = _holder(path)  # older filelock releases empty the file on every attempt: read it before trying
+    try:
+        lock.acquire(poll_interval=0.2)
+    except Timeout:
+        holder = _holder(path) or holder or "another process"
+        raise RunFailed(f"source `{source.name}` is already being loaded into dataset `{dataset}` by {holder}; "
+                        "wait for it to finish (or set FOUNDATION_LOCK_TIMEOUT to wait that many seconds)") from None
+    try:
+        path.write_text(f"pid {os.getpid()}")  # the same file (and inode) the lock is held on
+        yield
+    finally:
+        lock.release()
+
+
+def _holder(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
 
 
 # --- local state and the destination ---------------------------------------------------------------------------
