@@ -119,6 +119,10 @@ def test_global_options_work_before_and_after_the_command(tmp_path):
     assert listed.returncode == 0 and ["my_api", "users"] == table_rows(listed.stdout)[0][:2]
     debug = foundation("run", "nope", "--root", str(EXAMPLES_ROOT), "--debug", cwd=tmp_path)
     assert debug.returncode == 1 and "Traceback" in debug.stderr  # --debug after the command took effect
+    before = foundation("--debug", "--root", str(EXAMPLES_ROOT), "run", "nope", cwd=tmp_path)
+    assert before.returncode == 1 and "Traceback" in before.stderr  # and before it
+    mixed = foundation("--root", "nowhere", "list", "--root", str(EXAMPLES_ROOT), cwd=tmp_path)
+    assert mixed.returncode == 0 and ["my_api", "users"] == table_rows(mixed.stdout)[0][:2]  # after wins
 
 
 def test_version_and_help_without_type_noise(tmp_path):

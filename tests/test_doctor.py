@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 from typing import Dict, Tuple
 
-from conftest import EXAMPLES_ROOT
+from conftest import EXAMPLES_ROOT, write_source
 from test_cli import flat, foundation
 
 INVALID_CASE = Path(__file__).parent / "cases" / "invalid" / "write_disposition_invalid"
@@ -53,6 +53,10 @@ def test_prod_without_snowflake_credentials_names_the_env_vars(tmp_path):
     for field in ("HOST", "USERNAME", "PASSWORD", "PRIVATE_KEY", "PRIVATE_KEY_PASSPHRASE", "WAREHOUSE", "ROLE"):
         assert f"{SNOWFLAKE_ENV}{field}" in result.stdout, field
     assert "[destination.snowflake.credentials] in .dlt/secrets.toml" in result.stdout
+    # the example's entries take `page_size` and `total` with ordinary defaults: optional settings, not failures
+    assert lines["config my_api"] == ("✓", "2 setting(s) read")
+    assert ("sources.my_api.total: not set, the source's default applies (env SOURCES__MY_API__TOTAL to override)"
+            in flat(result.stdout))
     assert "1 of 11 checks failed." in flat(result.stdout)
 
 
@@ -104,36 +108,101 @@ def test_broken_sources_root_fails_validation(tmp_path):
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_required_config_declared_in_data_py(tmp_path):
-    folder = tmp_path / "root" / "needs_key"
-    folder.mkdir(parents=True)
-    (folder / "__init__.py").write_text("")
-    (folder / "data.py").write_text(
-        "import dlt\n\nREQUIRED_CONFIG = [\"sources.needs_key.api_key\"]\n\n\n"
-        "def fetch_things():\n    \"\"\"Things.\"\"\"\n"
-        "    yield [{\"id\": 1, \"key_length\": len(dlt.secrets[\"sources.needs_key.api_key\"])}]\n")
-    (folder / "sources.yaml").write_text("resources:\n    needs_key.things:\n        entry: data.fetch_things\n")
+NEEDS_KEY = """import dlt
 
-    result = foundation("--root", str(tmp_path / "root"), "doctor", cwd=tmp_path)
+
+def fetch_things(api_key: str = dlt.secrets.value, base_url: str = "https://api.example.com", page_size: int = 100):
+    \"\"\"Things.\"\"\"
+    yield [{"id": 1, "key_length": len(api_key), "base_url": base_url, "page_size": page_size}]
+"""
+
+
+def test_settings_are_read_from_the_entry_signature(tmp_path):
+    """dlt's spec of the entry: `dlt.secrets.value` is required, an ordinary default optional, a YAML argument no
+    setting at all."""
+    root = write_source(tmp_path / "root", "needs_key", NEEDS_KEY,
+                        "resources:\n    needs_key.things:\n        entry: data.fetch_things\n"
+                        "        keyword_arguments: {page_size: 10}\n")
+    result = foundation("--root", str(root), "doctor", cwd=tmp_path)
     assert result.returncode == 1
     assert checklist(result.stdout)["config needs_key"] == ("✗", "1 required setting(s) missing")
-    assert "set SOURCES__NEEDS_KEY__API_KEY, or `api_key = ...` under [sources.needs_key]" in result.stdout
+    text = flat(result.stdout)
+    assert "sources.needs_key.api_key: MISSING (required: no default in data.py)" in text
+    assert ("set SOURCES__NEEDS_KEY__API_KEY, or `api_key = ...` under [sources.needs_key] in .dlt/secrets.toml"
+            in text)
+    assert ("sources.needs_key.base_url: not set, the source's default applies "
+            "(env SOURCES__NEEDS_KEY__BASE_URL to override)") in text
+    assert "page_size" not in text  # passed by the YAML: not a setting
+    assert "1 of 12 checks failed." in text
 
     secret = "sk-live-0123456789abcdef"
-    result = foundation("--root", str(tmp_path / "root"), "doctor", cwd=tmp_path, SOURCES__NEEDS_KEY__API_KEY=secret)
+    result = foundation("--root", str(root), "doctor", cwd=tmp_path, SOURCES__NEEDS_KEY__API_KEY=secret,
+                        SOURCES__NEEDS_KEY__BASE_URL="http://127.0.0.1:9")
     assert result.returncode == 0, result.stdout
+    assert checklist(result.stdout)["config needs_key"] == ("✓", "2 setting(s) read")
     assert "sources.needs_key.api_key: set (env SOURCES__NEEDS_KEY__API_KEY)" in result.stdout
+    assert "sources.needs_key.base_url: set (env SOURCES__NEEDS_KEY__BASE_URL)" in result.stdout
     assert secret not in result.stdout + result.stderr
+
+
+TWO_ENTRIES = """import dlt
+
+
+def fetch_things(api_key: str = dlt.secrets.value, region: str = dlt.config.value):
+    yield [{"id": 1, "region": region}]
+
+
+def fetch_others(api_key=dlt.secrets.value):
+    yield [{"id": 2}]
+"""
+
+
+def test_settings_from_toml_files_per_resource(tmp_path):
+    """Resolved as dlt resolves a resource's config: `sources.<source>.<table>.<key>` before `sources.<source>.<key>`,
+    from .dlt/secrets.toml and .dlt/config.toml; a secret in config.toml is refused, as a load would refuse it."""
+    root = write_source(tmp_path / "root", "two", TWO_ENTRIES,
+                        "resources:\n    two.things:\n        entry: data.fetch_things\n"
+                        "    two.others:\n        entry: data.fetch_others\n")
+    secret = "things-Secret-4242"
+    (tmp_path / ".dlt").mkdir()
+    (tmp_path / ".dlt" / "secrets.toml").write_text(f'[sources.two.things]\napi_key = "{secret}"\n')
+    (tmp_path / ".dlt" / "config.toml").write_text('[sources.two]\nregion = "eu-west-1"\n')
+    result = foundation("--root", str(root), "doctor", cwd=tmp_path)
+    assert result.returncode == 1
+    assert checklist(result.stdout)["config two"] == ("✗", "1 required setting(s) missing")
+    text = flat(result.stdout)
+    assert "sources.two.api_key (things): set (secrets.toml `sources.two.things.api_key`)" in text
+    assert "sources.two.api_key (others): MISSING (required: no default in data.py)" in text
+    assert "sources.two.region: set (config.toml `sources.two.region`)" in text
+    assert "set SOURCES__TWO__API_KEY, or `api_key = ...` under [sources.two] in .dlt/secrets.toml" in text
+    assert secret not in result.stdout + result.stderr and "eu-west-1" not in result.stdout
+
+    (tmp_path / ".dlt" / "config.toml").write_text('[sources.two]\nregion = "eu-west-1"\napi_key = "in-the-open"\n')
+    result = foundation("--root", str(root), "doctor", cwd=tmp_path)
+    assert result.returncode == 1
+    mark, detail = checklist(result.stdout)["config two"]
+    assert mark == "✗" and "1 resource(s) with a value dlt refuses" in detail
+    assert "cannot hold secret values but key `sources.two.api_key`" in flat(result.stdout)
+    assert "in-the-open" not in result.stdout + result.stderr
+
+
+def test_duckdb_file_named_like_a_dataset_is_refused(tmp_path):
+    result = foundation("--root", str(EXAMPLES_ROOT), "doctor", "--duckdb-file", "my_api_tester.duckdb", cwd=tmp_path)
+    assert result.returncode == 1
+    mark, detail = checklist(result.stdout)["destination reachable"]
+    assert mark == "✗" and "has the same name as dataset `my_api_tester`" in detail
+    assert "DuckDB cannot tell the two apart" in detail and "--dataset-prefix" in detail
+    assert not (tmp_path / "my_api_tester.duckdb").exists()
 
 
 def test_package_outside_the_projects_range_is_a_failure(monkeypatch):
     import importlib.metadata
 
-    from data_foundation.cli import doctor
+    from data_foundation.cli.doctor import packages
 
     real = importlib.metadata.version
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "1.0.0" if name == "dlt" else real(name))
-    checks = {c.name: c for c in doctor._package_checks()}
+    checks = {c.name: c for c in packages.package_checks()}
     assert checks["dlt"].failed and "1.0.0 installed, data-foundation needs" in checks["dlt"].detail
     assert checks["dlt"].fixes[0].startswith("pip install 'dlt<1.32,>=1.31'")
     assert not checks["duckdb"].failed

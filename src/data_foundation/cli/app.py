@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional
 
@@ -16,7 +17,7 @@ from rich.markup import escape
 from data_foundation.errors import FoundationError, ValidationFailed, mask_secrets
 from data_foundation.config.loading import default_root, load_project, validate_root
 from data_foundation.masking import MaskingStream, install_log_masking
-from data_foundation.cli.render import print_errors, print_reconciliation, run_table, sources_table
+from data_foundation.cli.render import describe, print_errors, print_reconciliation, run_table, sources_table
 from data_foundation.cli.scaffold import scaffold_source
 
 __all__ = ["app", "main"]
@@ -31,13 +32,18 @@ DEBUG_HELP = "Show Python tracebacks."
 DEFAULT_DAGSTER_HOME = Path(".dagster_home")
 
 
-class _State:
+@dataclass(frozen=True)
+class Options:
+    """`--root` and `--debug`, given before the command (`foundation --root r run`) or after it (`foundation run
+    --root r`), and the command's name: typer's `ctx.obj`."""
+
     root: Optional[Path] = None
     debug: bool = False
     command: str = ""
 
-
-state = _State()
+    @property
+    def sources_root(self) -> Path:
+        return self.root or default_root()
 
 
 def _version(value: bool) -> None:
@@ -48,12 +54,13 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _options(
+    ctx: typer.Context,
     root: Optional[Path] = typer.Option(None, "--root", metavar="DIR", help=ROOT_HELP),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Show the version and exit."),
 ) -> None:
-    state.root, state.debug = root, debug
+    ctx.obj = Options(root, debug)
 
 
 # `--root` and `--debug` work where users type them: before the command or after it
@@ -65,14 +72,15 @@ def _debug_option() -> typer.models.OptionInfo:
     return typer.Option(False, "--debug", help=DEBUG_HELP)
 
 
-def _use(command: str, root: Optional[Path], debug: bool) -> None:
-    state.command = command
-    state.root = root or state.root
-    state.debug = debug or state.debug
+def _use(ctx: typer.Context, root: Optional[Path], debug: bool) -> Options:
+    """The options of this command: those given after it win over those given before it."""
+    before = ctx.obj if isinstance(ctx.obj, Options) else Options()
+    ctx.obj = Options(root or before.root, debug or before.debug, ctx.info_name or "")
+    return ctx.obj
 
 
 @contextlib.contextmanager
-def _errors() -> Iterator[None]:
+def _errors(options: Options) -> Iterator[None]:
     """Known failures print `Error:` lines and exit 1; a traceback only with --debug, and the hint to use --debug
     only for failures foundation did not expect (a bug, not a mistake in the sources or the command)."""
     try:
@@ -82,42 +90,36 @@ def _errors() -> Iterator[None]:
     except ValidationFailed as exc:
         print_errors(err_console, exc.problems)
         err_console.print(f"[red]{len(exc.problems)} problem(s) found.[/] Fix {'it' if len(exc.problems) == 1 else 'them'}"
-                          f" and run `foundation {state.command}` again.")
-        _exit(exc)
+                          f" and run `foundation {options.command}` again.")
+        _exit(exc, options)
     except KeyboardInterrupt:
         err_console.print("[red]Interrupted.[/]")
         raise typer.Exit(130)
-    except FoundationError as exc:
-        err_console.print(f"[bold red]Error:[/] {escape(mask_secrets(str(exc)))}")
-        _exit(exc)
-    except Exception as exc:  # a failure foundation did not expect still gets one readable line
-        err_console.print(f"[bold red]Error:[/] {escape(mask_secrets(f'{type(exc).__name__}: {exc}'))}")
-        if not state.debug:
+    except Exception as exc:  # a FoundationError says what to do; anything else still gets one readable line
+        err_console.print(f"[bold red]Error:[/] {escape(mask_secrets(describe(exc)))}")
+        if not isinstance(exc, FoundationError) and not options.debug:
             err_console.print("[dim]This looks like a bug: run again with --debug for the traceback.[/]")
-        _exit(exc)
+        _exit(exc, options)
 
 
-def _exit(exc: BaseException) -> None:
-    if state.debug:
+def _exit(exc: BaseException, options: Options) -> None:
+    if options.debug:
         raise exc
     raise typer.Exit(1)
 
 
-def _root() -> Path:
-    return state.root or default_root()
-
-
 @app.command()
 def validate(
+    ctx: typer.Context,
     root_argument: Optional[Path] = typer.Argument(None, metavar="[ROOT]",
                                                    help="Sources root to check (default: --root)."),
     root: Optional[Path] = _root_option(),
     debug: bool = _debug_option(),
 ) -> None:
     """Check every source folder and report all problems in one pass."""
-    _use("validate", root_argument or root, debug)
-    with _errors():
-        project, errors = validate_root(_root())
+    options = _use(ctx, root_argument or root, debug)
+    with _errors(options):
+        project, errors = validate_root(options.sources_root)
         print_errors(err_console, project.warnings, label="Warning")
         if errors:
             raise ValidationFailed(errors)
@@ -127,15 +129,16 @@ def validate(
 
 
 @app.command("list")
-def list_sources(root: Optional[Path] = _root_option(), debug: bool = _debug_option()) -> None:
+def list_sources(ctx: typer.Context, root: Optional[Path] = _root_option(), debug: bool = _debug_option()) -> None:
     """Sources, tables, dispositions, keys and schedules."""
-    _use("list", root, debug)
-    with _errors():
-        console.print(sources_table(load_project(_root())))
+    options = _use(ctx, root, debug)
+    with _errors(options):
+        console.print(sources_table(load_project(options.sources_root)))
 
 
 @app.command()
 def run(
+    ctx: typer.Context,
     selectors: Optional[List[str]] = typer.Argument(None, metavar="[SELECTOR]...",
                                                     help="`source` or `source.table`; default: all."),
     target_name: Optional[str] = typer.Option(None, "--target", "-t", envvar="FOUNDATION_TARGET", metavar="NAME",
@@ -161,9 +164,9 @@ def run(
     from data_foundation.load.reconcile import reconcile
     from data_foundation.load.running import run_source
 
-    _use("run", root, debug)
-    with _errors():
-        project = load_project(_root())
+    options = _use(ctx, root, debug)
+    with _errors(options):
+        project = load_project(options.sources_root)
         print_errors(err_console, project.warnings, label="Warning")
         file = str(duckdb_file) if duckdb_file else None
         target = (create_target(destination, file, dataset_prefix or "") if destination
@@ -188,14 +191,15 @@ def run(
 
 @app.command()
 def new(
+    ctx: typer.Context,
     name: str = typer.Argument(..., metavar="NAME", help="Source name (letters, digits, _)."),
     root: Optional[Path] = _root_option(),
     debug: bool = _debug_option(),
 ) -> None:
     """Scaffold a source folder that validates and runs as generated."""
-    _use("new", root, debug)
-    with _errors():
-        created = scaffold_source(_root(), name)
+    options = _use(ctx, root, debug)
+    with _errors(options):
+        created = scaffold_source(options.sources_root, name)
         for path in created:
             console.print(f"created {path}")
         console.print(f"Next: edit {created[1]}, then `foundation validate` and `foundation run {name}`.")
@@ -207,25 +211,25 @@ def _home_option() -> typer.models.OptionInfo:
                              "./.dagster_home, shared by `foundation dagster` and `foundation materialize`).")
 
 
-def _dagster_env(home: Path) -> dict:
+def _dagster_env(home: Path, root: Path) -> dict:
     from data_foundation.dagster.home import prepare_dagster_home
 
-    return {**os.environ, "DAGSTER_HOME": str(prepare_dagster_home(home)),
-            "FOUNDATION_SOURCES_ROOT": str(_root().resolve())}
+    return {**os.environ, "DAGSTER_HOME": str(prepare_dagster_home(home)), "FOUNDATION_SOURCES_ROOT": str(root.resolve())}
 
 
 @app.command("dagster")
 def dagster_dev(
+    ctx: typer.Context,
     port: int = typer.Option(3000, "--port", metavar="PORT", help="Webserver port on 127.0.0.1."),
     home: Path = _home_option(),
     root: Optional[Path] = _root_option(),
     debug: bool = _debug_option(),
 ) -> None:
     """Start the Dagster webserver and daemon on 127.0.0.1 for the sources root."""
-    _use("dagster", root, debug)
-    with _errors():
-        load_project(_root())  # fail here, readably, rather than inside the webserver
-        env = _dagster_env(home)
+    options = _use(ctx, root, debug)
+    with _errors(options):
+        load_project(options.sources_root)  # fail here, readably, rather than inside the webserver
+        env = _dagster_env(home, options.sources_root)
         command = [sys.executable, "-m", "dagster", "dev", "-m", "data_foundation.definitions",
                    "-h", "127.0.0.1", "-p", str(port)]
         err_console.print(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={env['DAGSTER_HOME']})")
@@ -234,6 +238,7 @@ def dagster_dev(
 
 @app.command()
 def materialize(
+    ctx: typer.Context,
     selectors: Optional[List[str]] = typer.Argument(None, metavar="[SELECTOR]...",
                                                     help="`source` or `source.table`; default: all."),
     partition: Optional[str] = typer.Option(None, "--partition", metavar="KEY",
@@ -247,11 +252,11 @@ def materialize(
 ) -> None:
     """Materialize assets with Dagster from the command line, in the same Dagster instance as `foundation dagster`
     (so the UI shows these runs), with their asset checks."""
-    _use("materialize", root, debug)
-    with _errors():
-        project = load_project(_root())
+    options = _use(ctx, root, debug)
+    with _errors(options):
+        project = load_project(options.sources_root)
         keys = [f"{source.name}/{table}" for source, tables in project.select(selectors or []) for table in tables]
-        env = _dagster_env(home)
+        env = _dagster_env(home, options.sources_root)
         command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "data_foundation.definitions",
                    "--select", ",".join(keys)]
         command += ["--partition", partition] if partition else []
@@ -262,6 +267,7 @@ def materialize(
 
 @app.command()
 def doctor(
+    ctx: typer.Context,
     target_name: Optional[str] = typer.Option(None, "--target", "-t", envvar="FOUNDATION_TARGET", metavar="NAME",
                                               help="Target to check (as for `run`); default dev."),
     duckdb_file: Optional[Path] = typer.Option(None, "--duckdb-file", envvar="FOUNDATION_DUCKDB_FILE", metavar="FILE",
@@ -271,12 +277,13 @@ def doctor(
 ) -> None:
     """Check Python, packages, sources, config and secrets, the destination and Dagster; exit 1 on any failure."""
     from data_foundation.cli.doctor import print_checklist, run_checks
+    from data_foundation.load.destinations import target_name as default_target
 
-    _use("doctor", root, debug)
-    with _errors():
-        checks = run_checks(_root(), target_name, str(duckdb_file) if duckdb_file else None)
-        header = f"foundation doctor: sources root {_root()}, target {target_name or 'dev'}"
-        if not print_checklist(console, checks, header, debug=state.debug, err_console=err_console):
+    options = _use(ctx, root, debug)
+    with _errors(options):
+        checks = run_checks(options.sources_root, target_name, str(duckdb_file) if duckdb_file else None)
+        header = f"foundation doctor: sources root {options.sources_root}, target {default_target(target_name)}"
+        if not print_checklist(console, checks, header, debug=options.debug, err_console=err_console):
             raise typer.Exit(1)
 
 

@@ -1,4 +1,4 @@
-"""Rich tables for the CLI: what `list`, `validate` and `run` print."""
+"""Rich tables and lines for the CLI: what `list`, `validate` and `run` print, and one line for a failure."""
 
 from typing import Iterable, List, Optional
 
@@ -6,12 +6,12 @@ from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 
-from data_foundation.errors import Problem
+from data_foundation.errors import FoundationError, Problem
 from data_foundation.config.project import Project
 from data_foundation.load.reconcile import Reconciliation
 from data_foundation.load.running import SourceRun
 
-__all__ = ["loaded_table", "print_errors", "print_reconciliation", "run_table", "schema_changes_table",
+__all__ = ["describe", "loaded_table", "print_errors", "print_reconciliation", "run_table", "schema_changes_table",
            "sources_table"]
 
 
@@ -29,7 +29,7 @@ def sources_table(project: Project) -> Table:
             freshness = f"{meta.freshness_lower_bound_delta_seconds / 3600:g} h" if meta.freshness_lower_bound_delta_seconds else ""
             cursor = resource.spec.incremental.cursor_path if resource.spec.incremental else ""
             table.add_row(source.name, resource.table, resource.spec.entry, _disposition(resource.spec),
-                          _keys(resource.spec.primary_key), cursor, schedule, freshness)
+                          ", ".join(resource.spec.primary_key_columns), cursor, schedule, freshness)
     return table
 
 
@@ -92,6 +92,12 @@ def print_reconciliation(console: Console, err_console: Console, results: List[R
     return False
 
 
+def describe(exc: BaseException) -> str:
+    """A failure as the CLI names it: a `FoundationError` by its message (written for the user), anything else with
+    its type too (`KeyError: 'x'`)."""
+    return str(exc) if isinstance(exc, FoundationError) else f"{type(exc).__name__}: {exc}"
+
+
 def print_errors(console: Console, errors: List[Problem], label: str = "Error") -> None:
     style = "red" if label == "Error" else "yellow"
     for error in errors:
@@ -104,8 +110,3 @@ def _disposition(spec) -> str:
     wd = spec.write_disposition
     return wd if isinstance(wd, str) else f"{wd.disposition} ({wd.strategy})" if wd.strategy else wd.disposition
 
-
-def _keys(keys: Optional[object]) -> str:
-    if keys is None:
-        return ""
-    return keys if isinstance(keys, str) else ", ".join(keys)
