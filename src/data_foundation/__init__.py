@@ -17,6 +17,7 @@ import importlib
 from typing import Any
 
 __all__ = [
+    "FoundationError",
     "Problem",
     "Project",
     "ResourceDef",
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 _WHERE = {
+    "FoundationError": "data_foundation.errors",
     "Problem": "data_foundation.errors",
     "Project": "data_foundation.config.project",
     "ResourceDef": "data_foundation.config.project",
