@@ -168,3 +168,24 @@ def test_cli_validate_reports_the_alias_bomb_without_traceback(tmp_path):
     assert "case/root/shop/sources.yaml:12 " in output
     assert "the document expands to more than 100,000 values through aliases (`*e`)" in output
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("value, line", [("arguments: [2024-13-01]", 5), ("arguments: [2024-02-30T10:00:00]", 5)])
+def test_an_impossible_date_is_a_problem_of_its_file_not_the_end_of_validation(tmp_path, value, line):
+    """PyYAML builds `2024-13-01` as a date and fails: one problem at its line, and the other folders are still
+    checked (it used to end `foundation validate` with "This looks like a bug")."""
+    root = tmp_path / "root"
+    for name, yaml_text in (("dated", f"resources:\n  dated.users:\n    entry: data.fetch_users\n\n    {value}\n"),
+                            ("other", "resources:\n  other.users:\n    entry: data.fetch_userz\n")):
+        (root / name).mkdir(parents=True)
+        (root / name / "__init__.py").write_text("")
+        (root / name / "data.py").write_text(DATA_PY)
+        (root / name / "sources.yaml").write_text(yaml_text)
+
+    _, problems = validate_root(root)
+
+    messages = [str(p) for p in problems]
+    assert len(messages) == 2, messages
+    assert f"dated/sources.yaml:{line}" in messages[0] and "is not a valid date or time" in messages[0]
+    assert "quote the value" in problems[0].hint
+    assert "other/sources.yaml:3" in messages[1] and "has no function `fetch_userz`" in messages[1]

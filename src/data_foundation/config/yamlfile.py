@@ -106,7 +106,12 @@ def _construct(node: yaml.Node, path: KeyPath, doc: YamlDocument, loader: yaml.S
             doc.lines[path + (index,)] = item.start_mark.line + 1
             items.append(_construct(item, path + (index,), doc, loader))
         return items
-    return loader.construct_object(node, deep=True)  # scalars and explicitly tagged nodes (`!!set`); raises on unsafe tags
+    try:
+        return loader.construct_object(node, deep=True)  # scalars and tagged nodes (`!!set`); raises on unsafe tags
+    except ValueError as exc:  # a scalar that looks like a date or time but is none: `2024-13-01`
+        mark = node.start_mark
+        raise YamlSyntaxError(f"`{node.value}` is not a valid date or time: {exc}", mark.line + 1, mark.column + 1,
+                              "Write a real date (YYYY-MM-DD), or quote the value to keep it as text.") from None
 
 
 def _check_expansion(root: yaml.Node, text: str) -> None:
