@@ -141,3 +141,12 @@ def test_run_overrides_that_do_not_fit_the_entry_fail_before_extracting(project)
     with pytest.raises(RunFailed, match=r"resource `shapes.single_rows`: the arguments do not fit `data.single_rows`: "
                                         r"single_rows\(\): got an unexpected keyword argument 'size'"):
         build_source(project.sources["shapes"], keyword_overrides={"single_rows": {"size": 3}})
+
+
+def test_an_entry_returning_a_string_loads_one_value_not_its_characters(tmp_path, duckdb_file):
+    """As if it had yielded the string: dlt loads a scalar as one row of `value`."""
+    root = write_source(tmp_path / "root", "words", 'def word(text: str = "abc"):\n    return text\n',
+                        "resources:\n  words.word:\n    entry: data.word\n")
+    run = run_source(load_project(root).sources["words"], create_target("duckdb", str(duckdb_file)))
+    assert run.rows_loaded == {"word": 1}
+    assert query(duckdb_file, "SELECT value FROM words.word") == [("abc",)]

@@ -217,11 +217,11 @@ def _incremental_kwarg(function: Callable, incremental: Any) -> Dict[str, Any]:
 
 
 def _returned_items(result: Any) -> Iterable[Any]:
-    """What an entry returned, as the items it would have yielded: None is nothing; a row, a page (a list), an arrow
-    table or a data frame is one item; any other iterable (a generator) is iterated."""
+    """What an entry returned, as the items it would have yielded: None is nothing; a row, a page (a list), a string,
+    an arrow table or a data frame is one item (a string is not its characters); any other iterable is iterated."""
     if result is None:
         return ()
-    if isinstance(result, (dict, list)) or not _is_iterable(result) or _is_table(result):
+    if isinstance(result, (dict, list, str, bytes)) or not _is_iterable(result) or _is_table(result):
         return (result,)
     return result
 
