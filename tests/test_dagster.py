@@ -257,3 +257,39 @@ def test_the_package_uses_only_public_dagster_modules():
             private += [f"{path.name}: {n}" for n in names if n.split(".")[0].startswith("dagster")
                         and any(part.startswith("_") for part in n.split(".")[1:])]
     assert private == []
+
+
+WINDOWED_DATA = '''
+import datetime as dt
+
+
+def days(start_date=None, end_date=None):
+    day, last = dt.date.fromisoformat(start_date), dt.date.fromisoformat(end_date)
+    while day <= last:
+        yield [{"day": day.isoformat()}]
+        day += dt.timedelta(days=1)
+
+
+def tagged(page, tag: str = "x"):
+    return [{"day": row["day"], "tag": tag} for row in page]
+'''
+WINDOWED_YAML = """
+resources:
+  ev.days: {entry: data.days}
+  ev.tagged: {entry: data.tagged, data_from: ev.days}
+sources:
+  ev:
+    resources: [ev.days, ev.tagged]
+    meta: {dagster: {partition: {type: daily, start: "2024-01-01", end: "2024-01-10"}}}
+"""
+
+
+def test_the_partition_window_goes_to_the_resources_that_take_it(tmp_path):
+    """A transformer of a partitioned source gets its parent's pages, not the window it does not take (it used to
+    fail the run with "unexpected keyword argument 'start_date'")."""
+    database = tmp_path / "w.duckdb"
+    root = write_source(tmp_path / "root", "ev", WINDOWED_DATA, WINDOWED_YAML)
+    defs = build_definitions(root, create_target("duckdb", str(database)))
+    result = _materialize(defs, partition_key="2024-01-03")
+    assert result.success
+    assert query(database, "SELECT day, tag FROM ev.tagged") == [("2024-01-03", "x")]

@@ -9,7 +9,7 @@ from data_foundation.config.project import ResourceDef
 from data_foundation.config.yamlfile import YamlDocument
 from data_foundation.errors import Problem, did_you_mean, join_hints
 
-__all__ = ["check_arguments"]
+__all__ = ["check_arguments", "check_partition_arguments", "takes_keyword"]
 
 
 def check_arguments(resource: ResourceDef, doc: YamlDocument) -> List[Problem]:
@@ -34,6 +34,32 @@ def check_arguments(resource: ResourceDef, doc: YamlDocument) -> List[Problem]:
                         join_hints(suggestion, "Pass the function's parameters under `arguments` (positional) "
                                                "and `keyword_arguments` (by name)."))]
     return []
+
+
+def takes_keyword(resource: ResourceDef, name: str) -> bool:
+    """Whether the entry accepts `name` as a keyword argument (a parameter of that name, or `**kwargs`)."""
+    try:
+        parameters = inspect.signature(resource.function).parameters
+    except (TypeError, ValueError):
+        return True  # no signature to read: let the call decide
+    return name in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def check_partition_arguments(resource: ResourceDef, source: str, start: str, end: str,
+                              doc: YamlDocument) -> List[Problem]:
+    """A resource that loads data itself, in a partitioned source, must take the window (`start`, `end`): else every
+    partition would load the same rows. A transformer gets the window only if it takes it."""
+    missing = [name for name in (start, end) if not takes_keyword(resource, name)]
+    if resource.spec.data_from or not missing:
+        return []
+    path = ("resources", resource.name, "entry")
+    names = " and ".join(f"`{n}`" for n in missing)
+    return [Problem(resource.file, doc.line_of(path), ".".join(path),
+                    f"source `{source}` is partitioned, but `{resource.target.function}` does not take {names}: "
+                    "each run passes the partition's window to every resource that loads data itself",
+                    f"Add `{start}=None, {end}=None` parameters to `{resource.target.function}` and fetch only that "
+                    f"window, or name its parameters in `start_argument`/`end_argument` under "
+                    f"`sources.{source}.meta.dagster.partition`.")]
 
 
 def _argument_key(keyword_arguments: Dict[str, Any], problem: str) -> Tuple[str, ...]:

@@ -9,6 +9,7 @@ from typing import Dict, Iterable, List, Mapping
 
 from pydantic import ValidationError
 
+from data_foundation.config.arguments import check_partition_arguments
 from data_foundation.config.dagster_meta import AssetDagsterMeta, SourceDagsterMeta
 from data_foundation.config.messages import pydantic_errors
 from data_foundation.config.problems import Problems
@@ -27,6 +28,10 @@ def check_sources(sources: Iterable[SourceDef], docs: Mapping[Path, YamlDocument
             resource.dagster = _merge_meta(source.dagster, resource, docs[resource.file], problems)
             problems.extend(_table_twice(source, resource, tables))
             problems.extend(_merge_without_keys(resource))
+            partition = source.dagster.partition
+            if partition is not None:
+                problems.extend(check_partition_arguments(resource, source.name, partition.start_argument,
+                                                          partition.end_argument, docs[resource.file]))
         problems.extend(_check_data_from(source, docs, problems))
 
 

@@ -15,6 +15,7 @@ from data_foundation.errors import FoundationError, mask_secrets
 from data_foundation.config.project import SourceDef
 from data_foundation.load.running import step_errors
 from data_foundation.load.session import load_session
+from data_foundation.config.arguments import takes_keyword
 from data_foundation.config.dagster_meta import PARTITION_FORMATS, PartitionSpec
 
 __all__ = ["LoadConfig", "build_source_assets", "build_upstream_specs", "pool_name"]
@@ -55,8 +56,9 @@ def build_source_assets(source: SourceDef, target: Target) -> dg.AssetsDefinitio
         overrides = {table: dict(kwargs) for table, kwargs in config.keyword_arguments.items()}
         if partition:
             window = _window_arguments(partition, context.partition_time_window)
-            for resource in source.resources:
-                overrides[resource.table] = {**window, **overrides.get(resource.table, {})}
+            for resource in source.resources:  # validation made every resource loading data itself take them
+                taken = {k: v for k, v in window.items() if takes_keyword(resource, k)}
+                overrides[resource.table] = {**taken, **overrides.get(resource.table, {})}
         audit = PiiAudit()
         # the same guard rails as `foundation run`: one run per source and dataset, local state that agrees with the
         # destination, an interrupted load completed first, secrets masked in whatever fails
