@@ -146,3 +146,27 @@ def test_problems_of_one_folder_stay_together_in_the_order_of_folders(tmp_path):
         ("beta", "resources.beta.users.owners"), ("beta", "resources.shared.rows")]
     assert "also declared in" in errors[-1].message
     assert [w.file.parent.name for w in project.warnings] == ["empty"]
+
+
+def test_a_misplaced_source_key_does_not_hide_the_resources_other_problems(tmp_path):
+    """`retry` on a resource is one problem; the resource is still checked, so its `on_cron` without a schedule (known
+    only once merged with the source's meta) is reported in the same pass."""
+    root = _root(tmp_path / "root", {"m": """\
+        resources:
+          m.a:
+            entry: data.rows
+            meta:
+              dagster:
+                retry: {max_retries: 2}
+                automation_condition: on_cron
+        sources:
+          m:
+            resources: [m.a]
+        """})
+
+    _, errors = validate_root(root)
+
+    assert [(e.line, e.key_path) for e in errors] == [
+        (6, "resources.m.a.meta.dagster.retry"), (7, "resources.m.a.meta.dagster.automation_condition")]
+    assert "applies to the whole source" in errors[0].message
+    assert "needs `automation_condition_config.cron_schedule`" in errors[1].message

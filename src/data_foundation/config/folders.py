@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional, Union
 
 from pydantic import ValidationError
 
+from data_foundation.config.dagster_meta import SOURCE_KEYS
 from data_foundation.config.entries import EntryError, EntryTarget
 from data_foundation.config.messages import pydantic_errors
 from data_foundation.config.problems import Problems
@@ -140,4 +141,21 @@ def _validate_section(doc: YamlDocument, file: Path, section: str, model: Any, p
             found[name] = model.model_validate({} if raw is None else raw)
         except ValidationError as exc:
             problems.extend(pydantic_errors(exc, file, doc, prefix=(section, name)))
+            spec = _without_misplaced_source_keys(model, raw, exc)
+            if spec is not None:  # the resource is checked on (phase 5), so its other problems show in this pass
+                found[name] = spec
     return found
+
+
+def _without_misplaced_source_keys(model: Any, raw: Any, exc: ValidationError) -> Optional[Any]:
+    """The spec without the source's keys (`retry`, `partition`, `pool`) a resource's `meta.dagster` set, when those
+    are its only problems; else None."""
+    locations = [error["loc"] for error in exc.errors(include_url=False)]
+    if not (isinstance(raw, dict) and all(loc[:2] == ("meta", "dagster") and len(loc) == 3 and loc[2] in SOURCE_KEYS
+                                          for loc in locations)):
+        return None
+    dagster = {k: v for k, v in raw["meta"]["dagster"].items() if k not in SOURCE_KEYS}
+    try:
+        return model.model_validate({**raw, "meta": {**raw["meta"], "dagster": dagster}})
+    except ValidationError:
+        return None
