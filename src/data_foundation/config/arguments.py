@@ -9,7 +9,18 @@ from data_foundation.config.project import ResourceDef
 from data_foundation.config.yamlfile import YamlDocument
 from data_foundation.errors import Problem, did_you_mean, join_hints
 
-__all__ = ["check_arguments", "check_partition_arguments", "takes_keyword"]
+__all__ = ["bind_yaml_arguments", "check_arguments", "check_partition_arguments", "takes_keyword"]
+
+
+def bind_yaml_arguments(resource: ResourceDef, signature: inspect.Signature,
+                        partial: bool = False) -> inspect.BoundArguments:
+    """The YAML's `arguments` and `keyword_arguments` bound to `signature` as dlt calls the entry: a transformer's
+    first parameter is its parent's page (None here). `partial`: the parameters left to defaults and config may be
+    missing. Raises `TypeError` when they do not fit."""
+    spec = resource.spec
+    arguments = [None, *spec.arguments] if spec.data_from else list(spec.arguments)
+    bind = signature.bind_partial if partial else signature.bind
+    return bind(*arguments, **spec.keyword_arguments)
 
 
 def check_arguments(resource: ResourceDef, doc: YamlDocument) -> List[Problem]:
@@ -18,12 +29,9 @@ def check_arguments(resource: ResourceDef, doc: YamlDocument) -> List[Problem]:
         signature = inspect.signature(resource.function)
     except (TypeError, ValueError):
         return []
-    args = list(resource.spec.arguments)
-    if resource.spec.data_from:
-        args.insert(0, None)  # a transformer receives its parent's items first
     params = {n: p for n, p in signature.parameters.items() if n != "incremental"}
     try:
-        signature.replace(parameters=list(params.values())).bind(*args, **resource.spec.keyword_arguments)
+        bind_yaml_arguments(resource, signature.replace(parameters=list(params.values())))
     except TypeError as exc:
         key = _argument_key(resource.spec.keyword_arguments, str(exc))
         names = [n for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]

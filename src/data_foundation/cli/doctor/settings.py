@@ -9,7 +9,7 @@ passes are not settings.
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, List, Set
+from typing import List, Set
 
 from dlt.common.configuration.container import Container
 from dlt.common.configuration.inject import get_fun_spec
@@ -22,6 +22,7 @@ from dlt.common.reflection.spec import spec_from_signature
 from dlt.common.typing import is_optional_type, is_subclass
 from dlt.extract.incremental import Incremental
 
+from data_foundation.config.arguments import bind_yaml_arguments
 from data_foundation.config.project import ResourceDef
 from data_foundation.masking import is_secret_name, register_secret
 
@@ -73,13 +74,10 @@ def setting_env(source: str, key: str) -> str:
 
 def _passed_by_yaml(resource: ResourceDef) -> Set[str]:
     """Parameters the YAML fills (a transformer's first one is its parent's page)."""
-    spec = resource.spec
-    arguments: List[Any] = [None, *spec.arguments] if spec.data_from else list(spec.arguments)
     try:
-        bound = inspect.signature(resource.function).bind_partial(*arguments, **spec.keyword_arguments)
+        return set(bind_yaml_arguments(resource, inspect.signature(resource.function), partial=True).arguments)
     except TypeError:  # validation reports arguments that do not fit
-        return set(spec.keyword_arguments)
-    return set(bound.arguments)
+        return set(resource.spec.keyword_arguments)
 
 
 def _found(traces: List[ResolvedValueTrace], config: BaseConfiguration, key: str) -> str:
