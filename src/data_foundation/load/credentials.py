@@ -2,27 +2,43 @@
 
 from typing import Any, List, Set, Tuple
 
-__all__ = ["credentials_env", "credentials_type", "describe_missing_credentials", "missing_fields", "usually_needed"]
+from dlt.common.configuration.providers import EnvironProvider
+
+__all__ = ["credentials_env", "credentials_type", "describe_missing_credentials", "env_name", "missing_fields",
+           "missing_keys", "usually_needed"]
 
 
-def missing_fields(exc: Any, sections: List[str]) -> Tuple[List[str], Set[str]]:
-    """The env var of every field dlt's `ConfigFieldMissingException` names as missing, and the fields of a nested
-    configuration (such as `credentials`) that did resolve."""
-    missing: List[str] = []
+def env_name(*parts: str) -> str:
+    """The environment variable dlt reads for a setting, as its environment provider names it: `env_name("sources",
+    "shop", "api_key")` is `SOURCES__SHOP__API_KEY`. The one a user sets, not the lookups dlt also tries under a
+    pipeline's name (`FOUNDATION_<SOURCE>__...`)."""
+    *sections, key = parts
+    return EnvironProvider.get_key_name(key, *sections)
+
+
+def missing_keys(exc: Any) -> Tuple[List[Tuple[str, ...]], Set[str]]:
+    """The key of every field dlt's `ConfigFieldMissingException` names as missing (`(field,)`, or `(field, sub)` in
+    a nested configuration such as `credentials`), and the fields of that nested configuration that did resolve."""
+    missing: List[Tuple[str, ...]] = []
     resolved: Set[str] = set()
     for field_name, traces in exc.traces.items():
         nested = [t for t in traces if hasattr(t, "traces")]  # a nested configuration such as `credentials`
         if nested:
             resolved.update(nested[0].resolved_fields_set or [])
-            for sub_name in nested[0].traces:
-                missing.append(_env_of([*sections, field_name, sub_name]))
+            missing.extend((field_name, sub_name) for sub_name in nested[0].traces)
         elif field_name not in ("dataset_name", "local_dir"):  # both are set by the pipeline during a run
-            missing.append(_env_of([*sections, field_name]))
+            missing.append((field_name,))
     return list(dict.fromkeys(missing)), resolved
 
 
+def missing_fields(exc: Any, sections: List[str]) -> Tuple[List[str], Set[str]]:
+    """`missing_keys` as the env vars to set under `sections` (e.g. `["destination", "postgres"]`)."""
+    keys, resolved = missing_keys(exc)
+    return [env_name(*sections, *key) for key in keys], resolved
+
+
 def credentials_env(destination: str, field_name: str) -> str:
-    return f"DESTINATION__{destination.upper()}__CREDENTIALS__{field_name.upper()}"
+    return env_name("destination", destination, "credentials", field_name)
 
 
 def describe_missing_credentials(exc: Any, destination: Any) -> str:
@@ -60,9 +76,3 @@ def _default_of(kind: Any, field_name: str) -> Any:
         return getattr(kind(), field_name, None)
     except Exception:  # a credentials class that cannot be built empty
         return None
-
-
-def _env_of(parts: List[str]) -> str:
-    """The env var a user sets: dlt's canonical `DESTINATION__<NAME>__CREDENTIALS__<FIELD>`, not the lookups it also
-    tries under a pipeline's name (`FOUNDATION_<SOURCE>__DESTINATION__...`)."""
-    return "__".join(parts).upper()

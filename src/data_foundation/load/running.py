@@ -13,7 +13,7 @@ from dlt.common.schema.utils import is_complete_column
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from data_foundation.load.building import PiiAudit, build_source
-from data_foundation.load.credentials import describe_missing_credentials, missing_fields
+from data_foundation.load.credentials import describe_missing_credentials, env_name, missing_keys
 from data_foundation.load.destinations import Target
 from data_foundation.errors import FoundationError, cause_of, mask_secrets
 from data_foundation.config.project import Project, SourceDef
@@ -117,14 +117,14 @@ def _describe_missing_settings(missing: ConfigFieldMissingException, source: str
     """`resource `things` of source `shop` is missing `api_key`: set SOURCES__SHOP__API_KEY (or SOURCES__SHOP__THINGS__
     API_KEY for this resource only), or put it under [sources.shop] in .dlt/secrets.toml ...` for an entry parameter
     (`dlt.secrets.value` / `dlt.config.value`) that no config provider had."""
-    settings, _ = missing_fields(missing, ["sources", source])
-    prefix = f"SOURCES__{source.upper()}__"
-    names = ", ".join(f"`{env[len(prefix):].lower()}`" for env in settings)
+    keys, _ = missing_keys(missing)
+    settings = [env_name("sources", source, *key) for key in keys]
+    names = ", ".join(f"`{'__'.join(key).lower()}`" for key in keys)
     where = next((s for s in _trace_sections(missing) if len(s) > 2 and s[:2] == ["sources", source]), None)
     text = (f"{f'resource `{where[2]}` of ' if where else ''}source `{source}` is missing {names}: set "
             f"{', '.join(settings)}")
     if where:
-        only_here = [env.replace(prefix, f"{prefix}{where[2].upper()}__", 1) for env in settings]
+        only_here = [env_name("sources", source, where[2], *key) for key in keys]
         text += f" (or {', '.join(only_here)} for this resource only)"
     return text + (f", or put {'them' if len(settings) > 1 else 'it'} under [sources.{source}] in .dlt/secrets.toml "
                    "(.dlt/config.toml for a setting that is not secret)")

@@ -11,6 +11,7 @@ from data_foundation.cli.doctor.check import FAIL, INFO, OK, SKIP, Check, first_
 from data_foundation.cli.doctor.credentials import NAME as CREDENTIALS, credentials_check
 from data_foundation.cli.doctor.packages import PROJECT, project_extras
 from data_foundation.cli.render import describe
+from data_foundation.load.credentials import env_name
 
 __all__ = ["destination_checks"]
 
@@ -60,7 +61,7 @@ def _reachable_check(target: Any, pipeline: Any, project: Optional[Any], credent
                      fixes=[f"pip install -e '.[{dest}]' in the checkout (or pip install '{PROJECT}[{dest}]')"
                             if dest in project_extras() else f"pip install 'dlt[{dest}]'"])
     except Exception as exc:
-        env = f"DESTINATION__{dest.upper()}__CREDENTIALS__*"
+        env = env_name("destination", dest, "credentials", "*")
         return Check(NAME, FAIL, f"{dest}: {first_lines(describe(exc))}", error=exc,
                      fixes=[f"check the host, port and network access, and the credentials ({env})"])
     return Check(NAME, OK, f"{dest}: connected, `SELECT 1` in {time.monotonic() - started:.1f} s")

@@ -24,6 +24,7 @@ from dlt.extract.incremental import Incremental
 
 from data_foundation.config.arguments import bind_yaml_arguments
 from data_foundation.config.project import ResourceDef
+from data_foundation.load.credentials import env_name
 from data_foundation.masking import is_secret_name, register_secret
 
 __all__ = ["Setting", "entry_settings", "setting_env"]
@@ -69,7 +70,7 @@ def entry_settings(resource: ResourceDef) -> List[Setting]:
 
 def setting_env(source: str, key: str) -> str:
     """The env var of `sources.<source>.<key>`, as dlt's environment provider names it."""
-    return EnvironProvider.get_key_name(key, "sources", source)
+    return env_name("sources", source, key)
 
 
 def _passed_by_yaml(resource: ResourceDef) -> Set[str]:
@@ -92,5 +93,5 @@ def _found(traces: List[ResolvedValueTrace], config: BaseConfiguration, key: str
 
 def _where(trace: ResolvedValueTrace) -> str:
     if trace.provider_name == _ENV:
-        return f"env {EnvironProvider.get_key_name(trace.key, *trace.sections)}"
+        return f"env {env_name(*trace.sections, trace.key)}"
     return f"{trace.provider_name} `{'.'.join([*trace.sections, trace.key])}`"
