@@ -37,7 +37,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import duckdb
 import pytest
 
-from conftest import EXAMPLES_ROOT, FULL_JAFFLE, JAFFLE_FOLDER, REPO
+from conftest import EXAMPLES_ROOT, FULL_JAFFLE, JAFFLE_FOLDER, REPO, table_counts
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 SHELL_TAGS = {"bash", "sh", "shell", "console"}
@@ -403,14 +403,6 @@ def wait_for(condition: Callable[[], object], what: str, started: Background, ti
     raise AssertionError(f"`{started.command}`: no {what} within {timeout:.0f} s:\n{started.text()[-3000:]}")
 
 
-def counts(path: Path, dataset: str) -> Dict[str, int]:
-    with duckdb.connect(str(path), read_only=True) as con:
-        tables = [r[0] for r in con.sql(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_name NOT LIKE '_dlt%'",
-            params=[dataset]).fetchall()]
-        return {t: con.sql(f'SELECT COUNT(*) FROM "{dataset}"."{t}"').fetchall()[0][0] for t in tables}
-
-
 def asset_kinds(port: int) -> Dict[str, List[str]]:
     nodes = graphql(port, "{ assetNodes { assetKey { path } kinds } }")["assetNodes"]
     return {"/".join(n["assetKey"]["path"]): n["kinds"] for n in nodes}
@@ -430,7 +422,7 @@ def run_demo(lane: Lane, command: str) -> Result:
 def check_demo(lane: Lane, result: Result) -> None:
     added = int(re.search(r"one more day: \S+ with (\d+) orders", result.stdout)[1])
     lane.sandbox.demo_added = added
-    assert counts(lane.duckdb_file, f"jaffle_shop_{USER}")["orders"] == FULL_JAFFLE["orders"] + added
+    assert table_counts(lane.duckdb_file, f"jaffle_shop_{USER}")["orders"] == FULL_JAFFLE["orders"] + added
     query = result.stdout.rstrip().splitlines()[-1]  # a one-line command to paste as it is
     assert query.startswith(".venv/bin/python -c "), result.stdout[-1000:]
     pasted = lane.shell(query)
@@ -458,11 +450,11 @@ def check_replica_export(lane: Lane, result: Result) -> None:
 
 
 def check_full_refresh(lane: Lane, result: Result) -> None:
-    assert counts(lane.duckdb_file, f"jaffle_shop_{USER}") == FULL_JAFFLE
+    assert table_counts(lane.duckdb_file, f"jaffle_shop_{USER}") == FULL_JAFFLE
 
 
 def check_materialize(lane: Lane, result: Result) -> None:
-    assert counts(lane.duckdb_file, f"jaffle_shop_{USER}") == {"stores": FULL_JAFFLE["stores"]}
+    assert table_counts(lane.duckdb_file, f"jaffle_shop_{USER}") == {"stores": FULL_JAFFLE["stores"]}
     assert "default_limit: 1" in (lane.path / ".dagster_home" / "dagster.yaml").read_text()
 
 
@@ -482,7 +474,7 @@ def foundation_dagster_ready(lane: Lane, started: Background) -> None:
 
 
 def check_backfill(lane: Lane, result: Result) -> None:
-    assert counts(lane.duckdb_file, f"events_{USER}") == {"daily": 6}  # 3 days of 2 events, in one run
+    assert table_counts(lane.duckdb_file, f"events_{USER}") == {"daily": 6}  # 3 days of 2 events, in one run
     assert "RUN_SUCCESS" in result.output
 
 
