@@ -15,7 +15,7 @@ from data_foundation.masking import is_secret_name
 from data_foundation.load.targets import (DEFAULT_TARGET, TargetError, TargetSpec, developer_name, load_targets,
                                      target_spec)
 
-__all__ = ["DEFAULT_DUCKDB_FILE", "Target", "create_target", "resolve_target", "target_name"]
+__all__ = ["DEFAULT_DUCKDB_FILE", "Target", "create_target", "resolve_target", "target_name", "normalize_identifier"]
 
 DEFAULT_DUCKDB_FILE = "foundation.duckdb"
 
@@ -72,6 +72,11 @@ class Target:
 
 
 _NAMING = NamingConvention()
+
+
+def normalize_identifier(name: str) -> str:
+    """A table, column or dataset name as dlt writes it (its default snake_case convention): `userId` -> `user_id`."""
+    return _NAMING.normalize_identifier(name)
 
 
 def create_target(destination: str = "duckdb", duckdb_file: Optional[str] = None, dataset_prefix: str = "") -> Target:

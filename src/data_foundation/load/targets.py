@@ -8,14 +8,15 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from data_foundation.errors import FoundationError
 from data_foundation.masking import is_secret_name
 
-__all__ = ["TargetSpec", "TargetError", "load_targets", "target_spec", "developer_name", "DEFAULT_TARGET", "CONFIG_FILE"]
+__all__ = ["TargetSpec", "TargetError", "load_targets", "target_spec", "developer_name", "read_config", "DEFAULT_TARGET",
+           "CONFIG_FILE"]
 
 CONFIG_FILE = "foundation.toml"
 DEFAULT_TARGET = "dev"
@@ -67,7 +68,7 @@ def developer_name() -> str:
 def load_targets(directory: Optional[Path] = None) -> Dict[str, Any]:
     """Built-in targets overlaid with `foundation.toml` (or `pyproject.toml`'s `[tool.data-foundation]`):
     name -> TargetSpec, or the raw table of a configured target (checked by `target_spec` when it is used)."""
-    raw, file = _read_config(Path(directory or Path.cwd()))
+    raw, file = read_config(directory)
     return {**BUILT_IN, **{name: (file, values) for name, values in (raw.get("targets") or {}).items()}}
 
 
@@ -83,7 +84,10 @@ def target_spec(name: str, entry: Any) -> TargetSpec:
         raise TargetError(f"{file}: targets.{name}.{problems}") from None
 
 
-def _read_config(directory: Path):
+def read_config(directory: Optional[Path] = None) -> Tuple[Dict[str, Any], Optional[Path]]:
+    """The settings table of `foundation.toml` in `directory` (default: the working directory), else of
+    `pyproject.toml`'s `[tool.data-foundation]`, and the file it came from (None when neither exists)."""
+    directory = Path(directory or Path.cwd())
     config = directory / CONFIG_FILE
     if config.is_file():
         return _parse(config), config
