@@ -1,49 +1,29 @@
 """The `foundation` command: thin wrappers over loading, running and scaffolding, rendered with rich."""
 
-import contextlib
 import importlib.metadata
 import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import List, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from data_foundation.errors import FoundationError, ValidationFailed, mask_secrets
-from data_foundation.config.loading import default_root, load_project, validate_root
+from data_foundation.errors import ValidationFailed, mask_secrets
+from data_foundation.config.loading import load_project, validate_root
 from data_foundation.masking import MaskingStream, install_log_masking
-from data_foundation.cli.render import describe, print_errors, print_reconciliation, run_table, sources_table
+from data_foundation.cli.common import (DEBUG_HELP, ROOT_HELP, Options, console, debug_option, err_console, errors,
+                                        root_option, use_options)
+from data_foundation.cli.render import print_errors, print_reconciliation, run_table, sources_table
 from data_foundation.cli.scaffold import scaffold_source
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(help="Declarative ingestion: source folders -> dlt pipelines -> Dagster assets.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-ROOT_HELP = "Sources root (default: $FOUNDATION_SOURCES_ROOT or ./dlthub)."
-DEBUG_HELP = "Show Python tracebacks."
 DEFAULT_DAGSTER_HOME = Path(".dagster_home")
-
-
-@dataclass(frozen=True)
-class Options:
-    """`--root` and `--debug`, given before the command (`foundation --root r run`) or after it (`foundation run
-    --root r`), and the command's name: typer's `ctx.obj`."""
-
-    root: Optional[Path] = None
-    debug: bool = False
-    command: str = ""
-
-    @property
-    def sources_root(self) -> Path:
-        return self.root or default_root()
 
 
 def _version(value: bool) -> None:
@@ -63,76 +43,32 @@ def _options(
     ctx.obj = Options(root, debug)
 
 
-# `--root` and `--debug` work where users type them: before the command or after it
-def _root_option() -> typer.models.OptionInfo:
-    return typer.Option(None, "--root", metavar="DIR", help=ROOT_HELP)
-
-
-def _debug_option() -> typer.models.OptionInfo:
-    return typer.Option(False, "--debug", help=DEBUG_HELP)
-
-
-def _use(ctx: typer.Context, root: Optional[Path], debug: bool) -> Options:
-    """The options of this command: those given after it win over those given before it."""
-    before = ctx.obj if isinstance(ctx.obj, Options) else Options()
-    ctx.obj = Options(root or before.root, debug or before.debug, ctx.info_name or "")
-    return ctx.obj
-
-
-@contextlib.contextmanager
-def _errors(options: Options) -> Iterator[None]:
-    """Known failures print `Error:` lines and exit 1; a traceback only with --debug, and the hint to use --debug
-    only for failures foundation did not expect (a bug, not a mistake in the sources or the command)."""
-    try:
-        yield
-    except typer.Exit:
-        raise
-    except ValidationFailed as exc:
-        print_errors(err_console, exc.problems)
-        err_console.print(f"[red]{len(exc.problems)} problem(s) found.[/] Fix {'it' if len(exc.problems) == 1 else 'them'}"
-                          f" and run `foundation {options.command}` again.")
-        _exit(exc, options)
-    except KeyboardInterrupt:
-        err_console.print("[red]Interrupted.[/]")
-        raise typer.Exit(130)
-    except Exception as exc:  # a FoundationError says what to do; anything else still gets one readable line
-        err_console.print(f"[bold red]Error:[/] {escape(mask_secrets(describe(exc)))}")
-        if not isinstance(exc, FoundationError) and not options.debug:
-            err_console.print("[dim]This looks like a bug: run again with --debug for the traceback.[/]")
-        _exit(exc, options)
-
-
-def _exit(exc: BaseException, options: Options) -> None:
-    if options.debug:
-        raise exc
-    raise typer.Exit(1)
-
 
 @app.command()
 def validate(
     ctx: typer.Context,
     root_argument: Optional[Path] = typer.Argument(None, metavar="[ROOT]",
                                                    help="Sources root to check (default: --root)."),
-    root: Optional[Path] = _root_option(),
-    debug: bool = _debug_option(),
+    root: Optional[Path] = root_option(),
+    debug: bool = debug_option(),
 ) -> None:
     """Check every source folder and report all problems in one pass."""
-    options = _use(ctx, root_argument or root, debug)
-    with _errors(options):
-        project, errors = validate_root(options.sources_root)
+    options = use_options(ctx, root_argument or root, debug)
+    with errors(options):
+        project, problems = validate_root(options.sources_root)
         print_errors(err_console, project.warnings, label="Warning")
-        if errors:
-            raise ValidationFailed(errors)
+        if problems:
+            raise ValidationFailed(problems)
         console.print(sources_table(project))
         count = len(project.resources)
         console.print(f"[green]OK[/] {len(project.sources)} source(s), {count} resource(s) valid in {project.root}.")
 
 
 @app.command("list")
-def list_sources(ctx: typer.Context, root: Optional[Path] = _root_option(), debug: bool = _debug_option()) -> None:
+def list_sources(ctx: typer.Context, root: Optional[Path] = root_option(), debug: bool = debug_option()) -> None:
     """Sources, tables, dispositions, keys and schedules."""
-    options = _use(ctx, root, debug)
-    with _errors(options):
+    options = use_options(ctx, root, debug)
+    with errors(options):
         console.print(sources_table(load_project(options.sources_root)))
 
 
@@ -153,8 +89,8 @@ def run(
     full_refresh: bool = typer.Option(False, "--full-refresh", help="Drop the selected tables and their state first."),
     no_reconcile: bool = typer.Option(False, "--no-reconcile",
                                       help="Do not compare row counts with the source's `reconcile` entry."),
-    root: Optional[Path] = _root_option(),
-    debug: bool = _debug_option(),
+    root: Optional[Path] = root_option(),
+    debug: bool = debug_option(),
 ) -> None:
     """Load sources with dlt into the target, with live progress and a summary of rows per table.
 
@@ -164,8 +100,8 @@ def run(
     from data_foundation.load.reconcile import reconcile
     from data_foundation.load.running import run_source
 
-    options = _use(ctx, root, debug)
-    with _errors(options):
+    options = use_options(ctx, root, debug)
+    with errors(options):
         project = load_project(options.sources_root)
         print_errors(err_console, project.warnings, label="Warning")
         file = str(duckdb_file) if duckdb_file else None
@@ -193,12 +129,12 @@ def run(
 def new(
     ctx: typer.Context,
     name: str = typer.Argument(..., metavar="NAME", help="Source name (letters, digits, _)."),
-    root: Optional[Path] = _root_option(),
-    debug: bool = _debug_option(),
+    root: Optional[Path] = root_option(),
+    debug: bool = debug_option(),
 ) -> None:
     """Scaffold a source folder that validates and runs as generated."""
-    options = _use(ctx, root, debug)
-    with _errors(options):
+    options = use_options(ctx, root, debug)
+    with errors(options):
         created = scaffold_source(options.sources_root, name)
         for path in created:
             console.print(f"created {path}")
@@ -222,12 +158,12 @@ def dagster_dev(
     ctx: typer.Context,
     port: int = typer.Option(3000, "--port", metavar="PORT", help="Webserver port on 127.0.0.1."),
     home: Path = _home_option(),
-    root: Optional[Path] = _root_option(),
-    debug: bool = _debug_option(),
+    root: Optional[Path] = root_option(),
+    debug: bool = debug_option(),
 ) -> None:
     """Start the Dagster webserver and daemon on 127.0.0.1 for the sources root."""
-    options = _use(ctx, root, debug)
-    with _errors(options):
+    options = use_options(ctx, root, debug)
+    with errors(options):
         load_project(options.sources_root)  # fail here, readably, rather than inside the webserver
         env = _dagster_env(home, options.sources_root)
         command = [sys.executable, "-m", "dagster", "dev", "-m", "data_foundation.definitions",
@@ -247,13 +183,13 @@ def materialize(
                                                   help="A range of partitions, run as one backfill run, e.g. "
                                                        "2024-01-02...2024-01-05."),
     home: Path = _home_option(),
-    root: Optional[Path] = _root_option(),
-    debug: bool = _debug_option(),
+    root: Optional[Path] = root_option(),
+    debug: bool = debug_option(),
 ) -> None:
     """Materialize assets with Dagster from the command line, in the same Dagster instance as `foundation dagster`
     (so the UI shows these runs), with their asset checks."""
-    options = _use(ctx, root, debug)
-    with _errors(options):
+    options = use_options(ctx, root, debug)
+    with errors(options):
         project = load_project(options.sources_root)
         keys = [f"{source.name}/{table}" for source, tables in project.select(selectors or []) for table in tables]
         env = _dagster_env(home, options.sources_root)
@@ -272,15 +208,15 @@ def doctor(
                                               help="Target to check (as for `run`); default dev."),
     duckdb_file: Optional[Path] = typer.Option(None, "--duckdb-file", envvar="FOUNDATION_DUCKDB_FILE", metavar="FILE",
                                                help="DuckDB database file (as for `run`)."),
-    root: Optional[Path] = _root_option(),
-    debug: bool = _debug_option(),
+    root: Optional[Path] = root_option(),
+    debug: bool = debug_option(),
 ) -> None:
     """Check Python, packages, sources, config and secrets, the destination and Dagster; exit 1 on any failure."""
     from data_foundation.cli.doctor import print_checklist, run_checks
     from data_foundation.load.destinations import target_name as default_target
 
-    options = _use(ctx, root, debug)
-    with _errors(options):
+    options = use_options(ctx, root, debug)
+    with errors(options):
         checks = run_checks(options.sources_root, target_name, str(duckdb_file) if duckdb_file else None)
         header = f"foundation doctor: sources root {options.sources_root}, target {default_target(target_name)}"
         if not print_checklist(console, checks, header, debug=options.debug, err_console=err_console):
