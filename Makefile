@@ -3,6 +3,9 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do command 
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Dagster's dbt assets read this manifest instead of parsing the project on every load
+MANIFEST := dbt/target/manifest.json
+DBT_FILES := dbt/dbt_project.yml dbt/profiles.yml $(shell find dbt/models dbt/macros dbt/tests -type f 2>/dev/null)
 
 .PHONY: install demo test bench clean
 
@@ -15,10 +18,15 @@ $(STAMP): pyproject.toml replica/pyproject.toml
 
 install: $(STAMP)
 
-demo: install
+$(MANIFEST): $(STAMP) $(DBT_FILES)
+	$(BIN)/foundation dbt prepare
+
+demo: install $(MANIFEST)
 	$(BIN)/python -m jaffle_replica.demo
 
-test: install
+# CI: the dbt project's sources.yml must be what the sources generate, then the whole suite
+test: install $(MANIFEST)
+	$(BIN)/foundation dbt sources --check
 	$(BIN)/python -m pytest
 
 bench: install
@@ -26,4 +34,4 @@ bench: install
 	$(BIN)/python bench/jaffle.py
 
 clean:
-	rm -rf $(VENV) foundation.duckdb .dagster_home
+	rm -rf $(VENV) foundation.duckdb .dagster_home dbt/target dbt/logs

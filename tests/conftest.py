@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 # must not change what the suite sees): they copy this one folder into a root of their own (`jaffle_root`).
 JAFFLE_FOLDER = REPO / "dlthub" / "jaffle_shop"
 EXAMPLES_ROOT = REPO / "examples"
+DBT_PROJECT = REPO / "dbt"
 FULL_JAFFLE = {"customers": 935, "orders": 61_948, "items": 90_900, "products": 10, "stores": 6, "supplies": 65}
 
 
@@ -41,6 +42,20 @@ def copy_jaffle(root: Path) -> Path:
     """`root/jaffle_shop/` copied from the repository (no `__pycache__`); returns `root`."""
     shutil.copytree(JAFFLE_FOLDER, root / "jaffle_shop", ignore=shutil.ignore_patterns("__pycache__"))
     return root
+
+
+def copy_dbt_project(destination: Path, root: Path):
+    """The repository's dbt project copied to `destination` (no build artifacts), its sources.yml generated from the
+    sources root `root` (never the live dlthub/); returns its `DbtSettings`."""
+    from data_foundation.config.loading import load_project
+    from data_foundation.dbt.settings import DbtSettings
+    from data_foundation.dbt.sources_yml import write_sources
+
+    shutil.copytree(DBT_PROJECT, destination, ignore=shutil.ignore_patterns("target", "logs", ".user.yml",
+                                                                             "sources.yml"))
+    settings = DbtSettings.at(destination)
+    write_sources(load_project(root), settings)
+    return settings
 
 
 @pytest.fixture(scope="session")

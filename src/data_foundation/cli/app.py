@@ -16,6 +16,7 @@ from data_foundation.config.loading import load_project, validate_root
 from data_foundation.masking import MaskingStream, install_log_masking
 from data_foundation.cli.common import (DEBUG_HELP, ROOT_HELP, Options, console, debug_option, err_console, errors,
                                         root_option, use_options)
+from data_foundation.cli.dbt import dbt_app
 from data_foundation.cli.render import print_errors, print_reconciliation, run_table, sources_table
 from data_foundation.cli.scaffold import scaffold_source
 
@@ -42,6 +43,8 @@ def _options(
 ) -> None:
     ctx.obj = Options(root, debug)
 
+
+app.add_typer(dbt_app, name="dbt")
 
 
 @app.command()

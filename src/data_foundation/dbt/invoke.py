@@ -1,0 +1,66 @@
+"""Running dbt for a target (`foundation dbt ...`) and preparing the manifest Dagster reads.
+
+dbt runs as its own process, as dagster-dbt runs it, with `environment.dbt_environment` on top of ours."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from data_foundation.dbt.settings import DbtError, DbtSettings
+
+__all__ = ["dbt_executable", "run_dbt", "prepare_manifest", "manifest_is_stale"]
+
+# what a manifest is parsed from, besides dbt_project.yml: dbt's default folders
+_PROJECT_FOLDERS = ("models", "macros", "tests", "seeds", "snapshots", "analyses")
+
+
+def dbt_executable() -> str:
+    """The `dbt` of this Python environment (a virtualenv's bin is often not on PATH), else `dbt` on PATH."""
+    local = Path(sys.executable).parent / "dbt"
+    return str(local) if local.is_file() else "dbt"
+
+
+def run_dbt(args: Sequence[str], settings: DbtSettings, env: Dict[str, str], capture: bool = False,
+            timeout: Optional[float] = None) -> subprocess.CompletedProcess:
+    """`dbt <args>` in the project directory with `env` added to ours; dbt's own output, exit code and all."""
+    command = [dbt_executable(), *args]
+    try:
+        return subprocess.run(command, cwd=settings.project_dir, env={**os.environ, **env}, timeout=timeout,
+                              capture_output=capture, text=True)
+    except FileNotFoundError:
+        raise DbtError("dbt is not installed in this environment: pip install 'data-foundation' brings dbt-core and "
+                       "dbt-duckdb (`make install`).") from None
+
+
+def manifest_is_stale(settings: DbtSettings) -> bool:
+    """True when `target/manifest.json` is missing or older than a file it is parsed from."""
+    try:
+        built = settings.manifest_path.stat().st_mtime
+    except FileNotFoundError:
+        return True
+    return any(path.stat().st_mtime > built for path in _sources_of(settings))
+
+
+def prepare_manifest(settings: DbtSettings, env: Dict[str, str], force: bool = False) -> Path:
+    """`dbt parse`, when the manifest is stale (or `force`): what `make` runs, and what Dagster's definitions do only
+    when someone changed the project since (never on every load)."""
+    if force or manifest_is_stale(settings):
+        done = run_dbt(["parse", "--quiet"], settings, env, capture=True)
+        if done.returncode != 0 or not settings.manifest_path.is_file():
+            raise DbtError(f"dbt parse failed in {settings.project_dir}: {_last_lines(done.stdout + done.stderr)}")
+        settings.manifest_path.touch()  # dbt keeps the file's time when nothing changed
+    return settings.manifest_path
+
+
+def _sources_of(settings: DbtSettings) -> List[Path]:
+    files = [settings.project_dir / "dbt_project.yml", settings.project_dir / "packages.yml"]
+    for folder in _PROJECT_FOLDERS:
+        files.extend(p for p in (settings.project_dir / folder).rglob("*") if p.is_file())
+    return [f for f in files if f.exists()]
+
+
+def _last_lines(output: str, count: int = 8) -> str:
+    lines = [line for line in output.splitlines() if line.strip()]
+    return "\n".join(lines[-count:]) or "no output"

@@ -1,0 +1,107 @@
+"""`foundation dbt`: sources.yml generated from the spec (and `--check`), dbt run against a target, and the errors a
+user meets without a dbt project or a profile output."""
+
+import yaml
+
+from conftest import copy_dbt_project, copy_jaffle, write_source
+from data_foundation.config.loading import load_project
+from data_foundation.dbt.sources_yml import render_sources
+from test_cli import flat, foundation
+
+DATA_PY = '''
+def readings(count=3):
+    """Sensor readings, one page.
+
+    Second paragraph, not part of the description."""
+    yield [{"sensorId": i % 2, "takenAt": "2024-01-01T00:00:00", "value": i, "email": f"u{i}@x.org"}
+           for i in range(count)]
+
+
+def flat_rows():
+    yield [{"n": 1}]
+'''
+SOURCES_YAML = '''
+resources:
+  sensors.readings:
+    entry: data.readings
+    write_disposition: merge
+    primary_key: [sensorId, takenAt]
+    incremental: {cursor_path: takenAt, initial_value: "2024-01-01T00:00:00"}
+    columns:
+      value: {data_type: bigint, description: The measured value.}
+    pii: {hash: [email]}
+  sensors.flat:
+    entry: data.flat_rows
+    arrow: true
+    description: Flat rows.
+sources:
+  sensors:
+    description: Sensors.
+    resources: [sensors.readings, sensors.flat]
+    meta:
+      dagster:
+        freshness_lower_bound_delta_seconds: 5400
+'''
+
+
+def test_sources_yml_is_generated_from_the_spec(tmp_path):
+    root = write_source(tmp_path / "root", "sensors", DATA_PY, SOURCES_YAML)
+    document = yaml.safe_load(render_sources(load_project(root)))
+    [source] = document["sources"]
+    assert (source["name"], source["description"]) == ("sensors", "Sensors.")
+    assert source["schema"] == "{{ env_var('FOUNDATION_DATASET__SENSORS') }}"
+    readings, flat_table = source["tables"]
+    assert readings["description"] == "Sensor readings, one page."  # the docstring's first paragraph
+    assert readings["config"]["meta"]["dagster"]["asset_key"] == ["sensors", "readings"]
+    assert readings["config"]["freshness"] == {"error_after": {"count": 90, "period": "minute"}}
+    assert readings["config"]["loaded_at_field"] == "to_timestamp(cast(_dlt_load_id as double precision))"
+    # a composite key: each column not null, the combination unique; names as dlt writes them (snake_case)
+    assert readings["data_tests"] == [{"unique": {"arguments": {
+        "column_name": "cast(sensor_id as varchar) || '|' || cast(taken_at as varchar)"}}}]
+    columns = {c["name"]: c for c in readings["columns"]}
+    assert list(columns) == ["sensor_id", "taken_at", "value", "email", "_dlt_load_id", "_dlt_id"]
+    assert columns["sensor_id"]["data_tests"] == ["not_null"]
+    assert columns["taken_at"]["description"] == "Part of the primary key; incremental cursor."
+    assert (columns["value"]["data_type"], columns["value"]["description"]) == ("bigint", "The measured value.")
+    assert columns["email"]["data_type"] == "text" and "SHA-256" in columns["email"]["description"]
+    # arrow pages carry no _dlt_load_id: freshness from the dataset's completed loads instead
+    assert flat_table["description"] == "Flat rows."
+    assert "_dlt_loads" in flat_table["config"]["loaded_at_query"] and "loaded_at_field" not in flat_table["config"]
+    assert [c["name"] for c in flat_table["columns"]] == []
+
+
+def test_sources_check_fails_on_a_stale_file_and_regeneration_adds_a_new_source(jaffle_root, tmp_path):
+    copy_dbt_project(tmp_path / "dbt", jaffle_root)
+    (tmp_path / "foundation.toml").write_text('[dbt]\nproject_dir = "dbt"\n')
+    root = tmp_path / "root"
+    write_source(root, "sensors", DATA_PY, SOURCES_YAML)
+    copy_jaffle(root)
+
+    stale = foundation("dbt", "sources", "--check", "--root", str(root), cwd=tmp_path)
+    assert stale.returncode == 1
+    assert "sources.yml is stale: run `foundation dbt sources` and commit the file" in flat(stale.stderr)
+    assert "+  - name: sensors" in stale.stdout and "Traceback" not in stale.stderr
+
+    written = foundation("dbt", "sources", "--root", str(root), cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    assert "2 source(s), 8 table(s)" in written.stdout
+    names = [s["name"] for s in yaml.safe_load((tmp_path / "dbt/models/sources.yml").read_text())["sources"]]
+    assert names == ["jaffle_shop", "sensors"]
+    again = foundation("dbt", "sources", "--root", str(root), cwd=tmp_path)  # unchanged: not rewritten, no re-parse
+    assert "sources.yml is up to date (2 source(s), 8 table(s))" in flat(again.stdout)
+    assert foundation("dbt", "sources", "--check", "--root", str(root), cwd=tmp_path).returncode == 0
+
+
+def test_dbt_commands_without_a_dbt_project_say_what_to_add(tmp_path, jaffle_root):
+    done = foundation("dbt", "build", "--root", str(jaffle_root), cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "no dbt project: add `[dbt]` with `project_dir = \"dbt\"`" in flat(done.stderr)
+
+
+def test_a_target_without_a_profile_output_is_named(jaffle_root, tmp_path):
+    copy_dbt_project(tmp_path / "dbt", jaffle_root)
+    (tmp_path / "foundation.toml").write_text('[dbt]\nproject_dir = "dbt"\n'
+                                              '[targets.lake]\ndestination = "filesystem"\n')
+    done = foundation("dbt", "build", "--target", "lake", "--root", str(jaffle_root), cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "has no output `lake` or `filesystem`" in flat(done.stderr) and "add one for this target" in done.stderr
