@@ -1,7 +1,8 @@
 """data-foundation: source folders (`data.py` + `sources.yaml`) -> dlt pipelines -> Dagster assets.
 
 The public API. Data flows one way through the subpackages: `config` (YAML -> validated `Project`), `load` (dlt
-sources, runs, targets), `dagster` (assets, checks, automation), `cli` (the `foundation` command).
+sources, runs, targets), `dbt` (the dbt project downstream: settings, sources.yml), `dagster` (assets, checks,
+automation, the dbt models), `cli` (the `foundation` command).
 
 Example:
     >>> import data_foundation as df
@@ -24,9 +25,11 @@ __all__ = [
     "SourceDef",
     "SourceRun",
     "Target",
+    "DbtSettings",
     "build_definitions",
     "build_source",
     "create_target",
+    "find_dbt_project",
     "load_project",
     "resolve_target",
     "run_selection",
@@ -49,6 +52,8 @@ _WHERE = {
     "Target": "data_foundation.load.destinations",
     "create_target": "data_foundation.load.destinations",
     "resolve_target": "data_foundation.load.destinations",
+    "DbtSettings": "data_foundation.dbt.settings",
+    "find_dbt_project": "data_foundation.dbt.settings",
     "build_definitions": "data_foundation.dagster.definitions",
 }
 

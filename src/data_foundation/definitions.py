@@ -1,5 +1,7 @@
-"""`dagster dev -m data_foundation.definitions`: the Definitions of the sources root ($FOUNDATION_SOURCES_ROOT or ./dlthub)."""
+"""`dagster dev -m data_foundation.definitions`: the Definitions of the sources root ($FOUNDATION_SOURCES_ROOT or
+./dlthub) and of the dbt project foundation.toml names under `[dbt]`, if any."""
 
 from data_foundation.dagster.definitions import build_definitions
+from data_foundation.dbt.settings import find_dbt_project
 
-defs = build_definitions()
+defs = build_definitions(dbt_project=find_dbt_project())

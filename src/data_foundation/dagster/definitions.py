@@ -1,5 +1,8 @@
-"""Sources root -> `dg.Definitions`: assets, upstream API assets, checks, automation sensor, dlt resource."""
+"""Sources root -> `dg.Definitions`: assets, upstream API assets, checks, automation sensor, dlt resource, and the
+dbt project downstream when there is one."""
 
+import importlib
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -11,20 +14,25 @@ from data_foundation.dagster.assets import build_source_assets, build_upstream_s
 from data_foundation.dagster.checks import build_checks
 from data_foundation.load.destinations import Target, resolve_target
 from data_foundation.config.loading import load_project
+from data_foundation.dbt.settings import DbtSettings
 from data_foundation.masking import install_log_masking
 
 __all__ = ["build_definitions"]
 
 
-def build_definitions(root: Optional[Path] = None, target: Optional[Target] = None) -> dg.Definitions:
+def build_definitions(root: Optional[Path] = None, target: Optional[Target] = None,
+                      dbt_project: Optional[DbtSettings] = None) -> dg.Definitions:
     """Definitions for every source folder under `root` (default: $FOUNDATION_SOURCES_ROOT or ./dlthub), loading
-    into `target` (default: $FOUNDATION_TARGET or `dev`, see foundation.toml).
+    into `target` (default: $FOUNDATION_TARGET or `dev`, see foundation.toml), with the models of `dbt_project`
+    downstream (`find_dbt_project()` reads it from foundation.toml's `[dbt]`; `data_foundation.definitions` does).
 
     Example:
         >>> defs = build_definitions(Path("dlthub"), create_target("duckdb", "warehouse.duckdb"))
         >>> dg.materialize(defs.get_asset_graph().assets_defs, resources={"dlt": DagsterDltResource()})
     """
     install_log_masking()  # dlt's and the user's log records reach Dagster's event log and compute logs masked
+    if dbt_project is not None:
+        _import_in_background("dagster_dbt")
     project = load_project(root)
     target = target or resolve_target()
     sources = list(project.sources.values())
@@ -33,13 +41,33 @@ def build_definitions(root: Optional[Path] = None, target: Optional[Target] = No
         assets.append(build_source_assets(source, target))
         assets.extend(build_upstream_specs(source))
     checks = build_checks(sources, target)
+    resources = {"dlt": DagsterDltResource()}
+    if dbt_project is not None:
+        from data_foundation.dagster.dbt_assets import build_dbt_assets  # dagster-dbt only for a dbt project
+
+        models = build_dbt_assets(project, target, dbt_project)
+        assets.append(models["assets"])
+        resources.update(models["resources"])
     return dg.Definitions(
         assets=assets,
         asset_checks=[checks] if checks is not None else [],
-        resources={"dlt": DagsterDltResource()},
+        resources=resources,
         sensors=[
             dg.AutomationConditionSensorDefinition("foundation_automation", target=dg.AssetSelection.all(),
                                                    default_status=dg.DefaultSensorStatus.RUNNING),
             build_failure_alert_sensor(),
         ],
     )
+
+
+def _import_in_background(module: str) -> None:
+    """Import `module` in a thread: dagster-dbt imports dbt-core (~2 s of CPU), which then overlaps validation's wait
+    for the child process importing the sources' data.py. The main thread's own import waits for it, or re-raises."""
+    threading.Thread(target=_import_quietly, args=(module,), name=f"import {module}", daemon=True).start()
+
+
+def _import_quietly(module: str) -> None:
+    try:
+        importlib.import_module(module)
+    except Exception:  # the main thread imports it again and reports the error there
+        pass

@@ -1,0 +1,95 @@
+"""The dbt project in Dagster: one graph API -> raw -> staging -> marts, dbt tests as asset checks, the marts built
+from the replica's data, the manifest prepared ahead of time and parsed again only after a change."""
+
+import datetime as dt
+
+import dagster as dg
+import pytest
+
+from conftest import FULL_JAFFLE, copy_dbt_project, query
+from data_foundation.config.loading import load_project
+from data_foundation.dagster import build_definitions
+from data_foundation.dbt.environment import dbt_environment
+from data_foundation.dbt.invoke import prepare_manifest
+from data_foundation.load.destinations import create_target, resolve_target
+
+
+@pytest.fixture(scope="module")
+def dbt_project(jaffle_root, tmp_path_factory):
+    """A copy of the repository's dbt project over the Jaffle Shop root, its manifest prepared as make prepares it."""
+    settings = copy_dbt_project(tmp_path_factory.mktemp("dbt") / "project", jaffle_root)
+    target = create_target("duckdb", str(tmp_path_factory.mktemp("parse") / "parse.duckdb"))
+    prepare_manifest(settings, dbt_environment(load_project(jaffle_root), target, settings), force=True)
+    return settings
+
+
+def _parents(graph, key: str) -> set:
+    return {k.to_user_string() for k in graph.get(dg.AssetKey.from_user_string(key)).parent_keys}
+
+
+def test_lineage_reads_api_raw_staging_marts(jaffle_root, dbt_project, tmp_path):
+    defs = build_definitions(jaffle_root, create_target("duckdb", str(tmp_path / "w.duckdb")), dbt_project)
+    graph = defs.resolve_asset_graph()
+    assert _parents(graph, "jaffle_shop/orders") == {"jaffle_shop/src/orders"}
+    assert _parents(graph, "staging/stg_orders") == {"jaffle_shop/orders"}
+    assert _parents(graph, "marts/orders") == {"staging/stg_orders", "marts/order_items"}
+    assert _parents(graph, "jaffle_shop/items") == {"jaffle_shop/orders"}
+    assert _parents(graph, "staging/stg_order_items") == {"jaffle_shop/items"}
+    assert {"staging/stg_order_items", "staging/stg_products", "staging/stg_supplies"} <= \
+        _parents(graph, "marts/order_items")
+    assert _parents(graph, "staging/stg_supplies") == {"jaffle_shop/supplies"}
+    # every staging model reads raw tables only: dbt's sources are the raw assets, not assets of their own
+    staging = [k for k in graph.get_all_asset_keys() if k.path[0] == "staging"]
+    assert len(staging) == 6 and all(p.path[0] == "jaffle_shop" for k in staging for p in graph.get(k).parent_keys)
+
+    mart = graph.get(dg.AssetKey(["marts", "orders"]))
+    assert mart.group_name == "marts" and "dbt" in mart.kinds
+    assert mart.automation_condition.get_label() == "eager"  # refreshes after its raw tables, no schedule of its own
+    assert mart.freshness_policy.fail_window.to_timedelta() == dt.timedelta(seconds=108_000)
+    checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
+    assert ("marts/orders", "unique_orders_order_id") in checks
+    assert ("marts/customers", "accepted_values_customers_customer_type__new__returning") in checks
+    assert ("jaffle_shop/orders", "source_unique_jaffle_shop_orders_id") in checks  # the sources.yml key tests
+    assert ("jaffle_shop/orders", "primary_key_unique_not_null") in checks  # next to foundation's own
+
+
+def test_definitions_read_the_prepared_manifest_and_reparse_only_after_a_change(jaffle_root, dbt_project, tmp_path):
+    manifest = dbt_project.manifest_path
+    before = manifest.stat().st_mtime_ns
+    target = create_target("duckdb", str(tmp_path / "w.duckdb"))
+    build_definitions(jaffle_root, target, dbt_project)
+    assert manifest.stat().st_mtime_ns == before  # no `dbt parse` on load
+
+    model = dbt_project.project_dir / "models" / "marts" / "top_customers.sql"
+    model.write_text("select * from {{ ref('customers') }} order by lifetime_spend desc limit 10\n")
+    try:
+        graph = build_definitions(jaffle_root, target, dbt_project).resolve_asset_graph()
+        assert manifest.stat().st_mtime_ns > before
+        assert _parents(graph, "marts/top_customers") == {"marts/customers"}
+    finally:
+        model.unlink()
+        prepare_manifest(dbt_project, dbt_environment(load_project(jaffle_root), target, dbt_project), force=True)
+
+
+def test_materializing_everything_builds_marts_that_match_the_raw_data(jaffle_env, jaffle_root, dbt_project,
+                                                                         tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    target = resolve_target("dev", str(warehouse), config_dir=tmp_path)  # dev: the developer's own schemas
+    defs = build_definitions(jaffle_root, target, dbt_project)
+    result = dg.materialize([*defs.assets, *defs.asset_checks], resources=defs.resources,
+                            instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    evaluations = result.get_asset_check_evaluations()
+    assert evaluations and not [e.check_name for e in evaluations if not e.passed]
+    assert {e.asset_key.path[0] for e in evaluations} == {"jaffle_shop", "staging", "marts"}
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert {"jaffle_shop/orders", "staging/stg_orders", "marts/orders", "marts/customers"} <= materialized
+
+    def count(table: str) -> int:
+        return query(warehouse, f"SELECT COUNT(*) FROM {table}")[0][0]
+
+    assert count("jaffle_shop_tester.orders") == count("dbt_tester_marts.orders") == FULL_JAFFLE["orders"] == 61_948
+    assert count("dbt_tester_marts.order_items") == FULL_JAFFLE["items"] == 90_900
+    assert count("dbt_tester_marts.customers") == FULL_JAFFLE["customers"]
+    spend = query(warehouse, "SELECT SUM(lifetime_spend) FROM dbt_tester_marts.customers")[0][0]
+    assert float(spend) == query(warehouse, "SELECT SUM(order_total) FROM jaffle_shop_tester.orders")[0][0] / 100
