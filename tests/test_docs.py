@@ -37,7 +37,11 @@ from typing import Callable, Dict, List, Optional, Tuple
 import duckdb
 import pytest
 
-from conftest import EXAMPLES_ROOT, FULL_JAFFLE, JAFFLE_FOLDER, REPO, table_counts
+from conftest import EXAMPLES_ROOT, FULL_JAFFLE, JAFFLE_FOLDER, REPO, copy_dbt_project, query, table_counts
+from data_foundation.config.loading import load_project
+from data_foundation.dbt.environment import dbt_environment
+from data_foundation.dbt.invoke import prepare_manifest
+from data_foundation.load.destinations import create_target
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 SHELL_TAGS = {"bash", "sh", "shell", "console"}
@@ -259,6 +263,10 @@ class Sandbox:
         partitioned = Path("tests", "cases", "valid", "partitioned")
         shutil.copytree(REPO / partitioned, path / partitioned, ignore=ignore)
         shutil.copy(REPO / "foundation.toml", path / "foundation.toml")
+        # foundation.toml's [dbt]: sources.yml of this root, and the manifest, as make prepares them
+        settings = copy_dbt_project(path / "dbt", path / "dlthub")
+        prepare_manifest(settings, dbt_environment(load_project(path / "dlthub"),
+                                                   create_target("duckdb", str(path / "parse.duckdb")), settings))
         shutil.copytree(path / "dlthub", path / "scaffold" / "dlthub")  # `foundation new` writes here
         shutil.copytree(path / "dlthub", path / "srv" / "app" / "dlthub")  # docs/production.md's VM: /srv/...
         (path / "srv" / "dagster").mkdir()
@@ -412,7 +420,7 @@ def asset_kinds(port: int) -> Dict[str, List[str]]:
 
 def run_demo(lane: Lane, command: str) -> Result:
     """`make demo` is `$(BIN)/python -m jaffle_replica.demo` after the install step: that module is run."""
-    assert re.search(r"^demo: install\n\t\$\(BIN\)/python -m jaffle_replica\.demo$",
+    assert re.search(r"^demo: install \$\(MANIFEST\)\n\t\$\(BIN\)/python -m jaffle_replica\.demo$",
                      (REPO / "Makefile").read_text(), re.M)
     done = subprocess.run([sys.executable, "-m", "jaffle_replica.demo"], cwd=lane.path, env=lane.env,
                           capture_output=True, text=True, timeout=600)
@@ -423,10 +431,27 @@ def check_demo(lane: Lane, result: Result) -> None:
     added = int(re.search(r"one more day: \S+ with (\d+) orders", result.stdout)[1])
     lane.sandbox.demo_added = added
     assert table_counts(lane.duckdb_file, f"jaffle_shop_{USER}")["orders"] == FULL_JAFFLE["orders"] + added
-    query = result.stdout.rstrip().splitlines()[-1]  # a one-line command to paste as it is
-    assert query.startswith(".venv/bin/python -c "), result.stdout[-1000:]
-    pasted = lane.shell(query)
+    # the marts, built by dbt over the loaded data: every dbt test passed, as many orders as the raw table
+    assert re.search(r"^Done\. PASS=\d+ WARN=0 ERROR=0 SKIP=0", result.stdout, re.M), result.stdout[-3000:]
+    marts = table_counts(lane.duckdb_file, f"dbt_{USER}_marts")
+    assert marts["orders"] == FULL_JAFFLE["orders"] + added and marts["customers"] == FULL_JAFFLE["customers"]
+    top = query(lane.duckdb_file, f"SELECT customer_name FROM dbt_{USER}_marts.customers "
+                                  "ORDER BY lifetime_spend DESC LIMIT 1")[0][0]
+    assert f"Top customers by lifetime value (dbt_{USER}_marts.customers)" in flat(result.stdout) and top in \
+        result.stdout
+    command = result.stdout.rstrip().splitlines()[-1]  # a one-line command to paste as it is
+    assert command.startswith(".venv/bin/python -c "), result.stdout[-1000:]
+    pasted = lane.shell(command)
     assert pasted.code == 0 and f"{FULL_JAFFLE['orders'] + added}" in pasted.stdout, pasted.output
+
+
+def check_marts(lane: Lane, result: Result) -> None:
+    """README: the marts of the full reload, as many orders and order items as the raw tables."""
+    marts = table_counts(lane.duckdb_file, f"dbt_{USER}_marts")
+    assert (marts["orders"], marts["order_items"]) == (FULL_JAFFLE["orders"], FULL_JAFFLE["items"]) == (61_948, 90_900)
+    assert table_counts(lane.duckdb_file, f"dbt_{USER}_staging") == {
+        "stg_customers": 935, "stg_orders": 61_948, "stg_order_items": 90_900, "stg_products": 10,
+        "stg_locations": 6, "stg_supplies": 65}
 
 
 def check_mismatch_after_demo(lane: Lane, result: Result) -> None:
@@ -557,6 +582,11 @@ LANES: Dict[str, Tuple[str, List[Step]]] = {
             subs=(("8000", "{port:jaffle}"),), check=check_replica_export)),
         ("foundation run jaffle_shop --full-refresh", Spec(check=check_full_refresh, shows=(
             "Reconciliation for jaffle_shop: all match (customers 935, items 90,900, orders 61,948",))),
+        ("foundation dbt build", Spec(check=check_marts, shows=(
+            "dbt build against target `dev` (duckdb)", "ERROR=0 SKIP=0"))),
+        ("foundation dbt source freshness", Spec(shows=("PASS freshness of jaffle_shop.orders",))),
+        ("foundation dbt sources --check", Spec(shows=("dbt/models/sources.yml matches the sources.",))),
+        ("foundation dbt sources", Spec(shows=("dbt/models/sources.yml is up to date (1 source(s), 6 table(s))",))),
     ]),
     "dagster": ("dagster.duckdb", [
         ("foundation dagster", Spec(subs=(("foundation dagster", "foundation dagster --port {port:dagster}"),),
@@ -581,6 +611,9 @@ LANES: Dict[str, Tuple[str, List[Step]]] = {
         ("dagster instance concurrency set foundation_snowflake 4", Spec(
             env={"DAGSTER_HOME": "{sandbox}/srv/dagster"}, check=check_concurrency)),  # the daemon's instance
         ("foundation doctor --target prod", Spec(code=1, shows=DOCTOR_PROD)),
+        ("foundation dbt build --target prod", Spec(code=1, shows=(
+            "dbt-snowflake is not installed, and the `prod` output of profiles.yml needs it: "
+            "pip install -e '.[snowflake]'",))),
         ("foundation run --target prod", Spec(code=1, shows=(
             "destination `snowflake` is missing credentials: host (and usually needs username, password, warehouse, "
             "role). Set DESTINATION__SNOWFLAKE__CREDENTIALS__HOST",))),
@@ -615,7 +648,9 @@ LANES: Dict[str, Tuple[str, List[Step]]] = {
     ]),
 }
 EXTRA = {"cli": last_load_query}  # after the lane's commands: a documented query, not a command
-NOT_RUN = {"make test": "what CI runs (.ci/run): the suite that runs this test"}
+NOT_RUN = {"make test": "what CI runs (.ci/run): the suite that runs this test",
+           "foundation dbt prepare": "run by make (the Makefile's manifest rule) before `make demo` and `make test`; "
+                                     "the sandbox's manifest is prepared the same way"}
 COMMANDS: Dict[str, Spec] = {key: spec for _, steps in LANES.values() for key, spec in steps}
 
 
@@ -687,8 +722,13 @@ def test_collection_follows_the_conventions(tmp_path):
 
 
 def test_commands_not_run_here_are_what_ci_runs():
-    assert list(NOT_RUN) == ["make test"]
-    assert re.search(r"^test: install\n\t\$\(BIN\)/python -m pytest$", (REPO / "Makefile").read_text(), re.M)
+    """`make test` is what CI runs: the manifest, the sources.yml check, the suite; the manifest rule is the one
+    place `foundation dbt prepare` runs."""
+    makefile = (REPO / "Makefile").read_text()
+    assert list(NOT_RUN) == ["make test", "foundation dbt prepare"]
+    assert re.search(r"^test: install \$\(MANIFEST\)\n\t\$\(BIN\)/foundation dbt sources --check\n"
+                     r"\t\$\(BIN\)/python -m pytest$", makefile, re.M)
+    assert re.search(r"^\$\(MANIFEST\): .*\n\t\$\(BIN\)/foundation dbt prepare$", makefile, re.M)
     assert (REPO / ".ci" / "run").read_text().rstrip().endswith("\nmake test")
 
 

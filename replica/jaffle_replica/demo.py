@@ -1,15 +1,20 @@
-"""`make demo`: the Jaffle Shop replica on 127.0.0.1, a full load into ./foundation.duckdb, then one new day.
+"""`make demo`: the Jaffle Shop replica on 127.0.0.1, a full load into ./foundation.duckdb, then one new day, then
+the dbt marts over it.
 
-Runs the real `foundation run` command against the replica; works offline.
+Runs the real `foundation run` and `foundation dbt build` commands against the replica; works offline.
 """
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 from rich.console import Console
+from rich.table import Table
 
+from data_foundation.dbt.settings import find_dbt_project
 from data_foundation.load.destinations import resolve_target
 from jaffle_replica import JaffleReplica
 
@@ -44,11 +49,40 @@ def main() -> int:
         replica.clear_requests()
         _foundation("run", "jaffle_shop")
         console.print(_orders_requests(replica))
-    dataset = resolve_target().dataset_name("jaffle_shop")
+    _dbt_build()
+    target = resolve_target()
+    dataset = target.dataset_name("jaffle_shop")
+    _print_marts(database, dataset, f"{target.dataset_name(find_dbt_project().schema_name)}_marts")
     console.print(f"\nLoaded into dataset `{dataset}` of {database.resolve()} (target `dev`). Query it with:")
     # one line, never wrapped, so it can be pasted as it is
     console.print(query_command(database, dataset), soft_wrap=True, markup=False, highlight=False)
     return 0
+
+
+def _dbt_build() -> None:
+    """`foundation dbt build`: the staging views, the marts and every dbt test; dbt's summary line, or all of its
+    output when it fails."""
+    console.print("\n[bold]$ foundation dbt build[/]")
+    done = subprocess.run([sys.executable, "-m", "data_foundation.cli", "dbt", "build"], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        console.print(done.stdout + done.stderr, markup=False, highlight=False)
+        raise SystemExit(done.returncode)
+    summary = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in done.stdout.splitlines() if "PASS=" in line]
+    console.print(summary[-1].split("  ", 1)[-1].strip() if summary else "dbt build finished", markup=False)
+
+
+def _print_marts(database: Path, dataset: str, marts: str) -> None:
+    with duckdb.connect(str(database), read_only=True) as con:
+        raw, mart = (con.sql(f"SELECT COUNT(*) FROM {schema}.orders").fetchall()[0][0] for schema in (dataset, marts))
+        top = con.sql(f"SELECT customer_name, count_lifetime_orders, lifetime_spend, first_ordered_at::DATE, "
+                      f"last_ordered_at::DATE FROM {marts}.customers ORDER BY lifetime_spend DESC LIMIT 5").fetchall()
+    console.print(f"\nMart `{marts}.orders`: {mart:,} orders, as many as the raw `{dataset}.orders` ({raw:,}).")
+    table = Table("customer", "orders", "lifetime spend", "first order", "last order",
+                  title=f"Top customers by lifetime value ({marts}.customers)")
+    for name, orders, spend, first, last in top:
+        table.add_row(name, str(orders), f"${spend:,.2f}", str(first), str(last))
+    console.print(table)
 
 
 def query_command(database: Path, dataset: str) -> str:
