@@ -1,16 +1,20 @@
-"""The Jaffle Shop source into a real PostgreSQL server: the same counts and types as DuckDB."""
+"""The Jaffle Shop source into a real PostgreSQL server: the same counts and types as DuckDB, and the same dbt project
+builds its marts there."""
 
 import datetime as dt
 
-from conftest import FULL_JAFFLE
+from conftest import FULL_JAFFLE, copy_dbt_project
 from data_foundation.load.destinations import resolve_target
 from data_foundation.config.loading import load_project
 from data_foundation.load.reconcile import reconcile
 from data_foundation.load.running import run_source
+from test_cli import foundation
 
 
-def test_jaffle_shop_loads_into_postgres_like_duckdb(postgres, jaffle_env, jaffle_root, tmp_path, monkeypatch):
+def test_jaffle_shop_loads_into_postgres_like_duckdb_and_its_marts_build_there(postgres, jaffle_env, jaffle_root,
+                                                                                tmp_path, monkeypatch):
     (tmp_path / "foundation.toml").write_text(
+        "[dbt]\nproject_dir = \"dbt\"\n"
         "[targets.warehouse]\ndestination = \"postgres\"\ndataset_prefix = \"raw_\"\n"
         f"credentials = {{ host = \"{postgres.host}\", port = {postgres.port}, username = \"{postgres.username}\", "
         f"database = \"{postgres.database}\" }}\n")
@@ -39,3 +43,18 @@ def test_jaffle_shop_loads_into_postgres_like_duckdb(postgres, jaffle_env, jaffl
     assert counts["items"] > FULL_JAFFLE["items"]
     assert total == 742 and ordered_at == dt.datetime(2016, 9, 1, 15, 1, tzinfo=dt.timezone.utc)
     assert types == ["bigint", "timestamp with time zone"]
+
+    # the shipped dbt project, unchanged, on the same server: profiles.yml's `postgres` output (the target is named
+    # `warehouse`), credentials from dlt's providers, the password never printed
+    copy_dbt_project(tmp_path / "dbt", jaffle_root)
+    built = foundation("dbt", "build", "--target", "warehouse", "--root", str(jaffle_root), cwd=tmp_path)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr
+    assert "ERROR=0" in built.stdout and postgres.password not in built.stdout + built.stderr
+    with postgres.connect() as con, con.cursor() as cur:
+        cur.execute("SELECT (SELECT COUNT(*) FROM raw_dbt_marts.orders), "
+                    "(SELECT COUNT(*) FROM raw_dbt_marts.order_items), (SELECT COUNT(*) FROM raw_dbt_marts.customers), "
+                    "(SELECT SUM(lifetime_spend) FROM raw_dbt_marts.customers), "
+                    "(SELECT SUM(order_total) FROM raw_jaffle_shop.orders)")
+        orders, items, customers, spend, cents = cur.fetchone()
+    assert (orders, items, customers) == (counts["orders"], counts["items"], FULL_JAFFLE["customers"])
+    assert spend * 100 == cents
