@@ -107,3 +107,38 @@ def test_doctor_passes_against_snowflake(snowflake, tmp_path):
     assert "✓ destination reachable: snowflake: connected" in result.stdout
     secrets = [v for k, v in CREDENTIALS.items() if k.endswith(("PASSWORD", "PRIVATE_KEY", "PASSPHRASE"))]
     assert not any(s in result.stdout + result.stderr for s in secrets)
+
+
+@pytest.mark.slow
+def test_the_dbt_project_builds_the_marts_in_snowflake(snowflake, jaffle_env, jaffle_root, tmp_path, monkeypatch):
+    """prod's dbt path: the raw tables in the credentials' database, the marts built by dbt-snowflake next to them
+    (`FOUNDATION_DBT_DATABASE`), through profiles.yml's `snowflake` output (the target here is `sftest`)."""
+    from conftest import copy_dbt_project
+    from data_foundation.load.destinations import resolve_target
+    from test_cli import foundation
+
+    if importlib.util.find_spec("dbt.adapters.snowflake") is None:
+        pytest.skip("dbt-snowflake is not installed: pip install -e '.[snowflake]'")
+    prefix = snowflake.target.dataset_prefix
+    (tmp_path / "foundation.toml").write_text(f'[dbt]\nproject_dir = "dbt"\n[targets.sftest]\n'
+                                              f'destination = "snowflake"\ndataset_prefix = "{prefix}"\n')
+    snowflake.target = resolve_target("sftest", config_dir=tmp_path)
+    source = load_project(jaffle_root).sources["jaffle_shop"]
+    assert snowflake.run(source).rows_total == FULL_JAFFLE
+    copy_dbt_project(tmp_path / "dbt", jaffle_root)
+    database = CREDENTIALS[PREFIX + "DATABASE"]
+    try:
+        built = foundation("dbt", "build", "--target", "sftest", "--root", str(jaffle_root), cwd=tmp_path,
+                           FOUNDATION_DBT_DATABASE=database, **CREDENTIALS)
+        assert built.returncode == 0, built.stdout[-3000:] + built.stderr
+        secrets = [v for k, v in CREDENTIALS.items() if k.endswith(("PASSWORD", "PRIVATE_KEY", "PASSPHRASE"))]
+        assert not any(s in built.stdout + built.stderr for s in secrets)
+        with create_pipeline(source, snowflake.target).sql_client() as client:
+            marts = f"{prefix}dbt_marts".upper()
+            orders = client.execute_sql(f'SELECT COUNT(*) FROM "{database}"."{marts}"."ORDERS"')[0][0]
+            items = client.execute_sql(f'SELECT COUNT(*) FROM "{database}"."{marts}"."ORDER_ITEMS"')[0][0]
+        assert (orders, items) == (FULL_JAFFLE["orders"], FULL_JAFFLE["items"])
+    finally:
+        with create_pipeline(source, snowflake.target).sql_client() as client:
+            for schema in ("dbt_staging", "dbt_marts"):
+                client.execute_sql(f'DROP SCHEMA IF EXISTS "{database}"."{(prefix + schema).upper()}" CASCADE')
