@@ -93,3 +93,30 @@ def test_materializing_everything_builds_marts_that_match_the_raw_data(jaffle_en
     assert count("dbt_tester_marts.customers") == FULL_JAFFLE["customers"]
     spend = query(warehouse, "SELECT SUM(lifetime_spend) FROM dbt_tester_marts.customers")[0][0]
     assert float(spend) == query(warehouse, "SELECT SUM(order_total) FROM jaffle_shop_tester.orders")[0][0] / 100
+
+
+def test_models_refresh_after_their_raw_tables_load_without_a_schedule(jaffle_root, dbt_project, tmp_path):
+    defs = build_definitions(jaffle_root, create_target("duckdb", str(tmp_path / "w.duckdb")), dbt_project)
+    instance = dg.DagsterInstance.ephemeral()
+    now = dt.datetime(2024, 5, 1, 7, 0, tzinfo=dt.timezone.utc)
+
+    cursor, minutes = None, 0
+
+    def requested() -> set:
+        """One evaluation of the automation sensor, a minute after the last: the keys it requests."""
+        nonlocal cursor, minutes
+        minutes += 1
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor,
+                                                   evaluation_time=now + dt.timedelta(minutes=minutes))
+        cursor = result.cursor
+        return {r.key.to_user_string() for r in result.results if r.true_subset.size}
+
+    assert requested() == set()  # nothing loaded yet: the models wait for their raw tables
+    for table in FULL_JAFFLE:  # a load of the whole source, as its cron tick runs it
+        instance.report_runless_asset_event(dg.AssetMaterialization(dg.AssetKey(["jaffle_shop", table])))
+    models = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()
+              if k.path[0] in ("staging", "marts")}
+    assert len(models) == 11 and requested() == models  # every model in the same tick, and no raw table
+    assert requested() == set()  # once per load, not on every evaluation
+    instance.report_runless_asset_event(dg.AssetMaterialization(dg.AssetKey(["jaffle_shop", "stores"])))
+    assert requested() == {"staging/stg_locations", "marts/locations"}  # only what reads the table that loaded
