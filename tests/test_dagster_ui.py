@@ -23,8 +23,6 @@ from typing import Dict, Optional, Set, Tuple
 
 import pytest
 
-from conftest import REPO
-
 pytestmark = pytest.mark.ui
 
 TABLES = {"customers", "orders", "items", "products", "stores", "supplies"}
@@ -152,7 +150,8 @@ def test_foundation_dagster_shows_jaffle_shop_asset_graph(tmp_path, jaffle_root)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "dagster.log"
-    # The daemon's automation sensor runs too: should a cron tick pass, loads go to tmp_path, not the repo.
+    # The daemon's automation sensor runs too: should a cron tick pass, loads go to tmp_path, not the repo. The
+    # working directory is tmp_path too: the repository's foundation.toml would add its dbt project to the graph.
     env = {**os.environ, "FOUNDATION_DUCKDB_FILE": str(tmp_path / "ui.duckdb"), "RUNTIME__LOG_LEVEL": "WARNING",
            "FOUNDATION_SOURCES_ROOT": str(jaffle_root)}
     started = time.monotonic()
@@ -160,7 +159,7 @@ def test_foundation_dagster_shows_jaffle_shop_asset_graph(tmp_path, jaffle_root)
         process = subprocess.Popen(
             [sys.executable, "-m", "data_foundation.cli", "dagster", "--port", str(port), "--home",
              str(tmp_path / "dagster_home")],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     driver = None
     try:
         keys = _wait_for_assets(process, base, log)
