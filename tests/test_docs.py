@@ -638,7 +638,7 @@ LANES: Dict[str, Tuple[str, List[Step]]] = {
         ("foundation list --root examples --debug", Spec(shows=("│ my_api │ users │ data.fetch_users │ append │",))),
         ("foundation --root examples run", Spec(shows=(
             f"Loading my_api (users, transactions) into duckdb dataset `my_api_{USER}`", "Done: 1,250 rows loaded"))),
-        ("foundation doctor", Spec(shows=("✓ destination reachable: DuckDB file", "All 12 checks passed."))),
+        ("foundation doctor", Spec(shows=("✓ destination reachable: DuckDB file", "✓ dbt project: dbt/, profile output `dev`, sources.yml up to date", "All 16 checks passed."))),
         ("dagster definitions validate -m data_foundation.definitions", Spec(shows=("Validation successful",))),
         (".venv/bin/python -m pytest tests/jaffle/test_contract.py -q", Spec(cwd="{repo}", shows=(" passed",))),
         ("foundation run jaffle_shop.orders --full-refresh", Spec(shows=(

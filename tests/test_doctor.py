@@ -5,11 +5,11 @@ import shutil
 from pathlib import Path
 from typing import Dict, Tuple
 
-from conftest import EXAMPLES_ROOT, write_source
+from conftest import EXAMPLES_ROOT, copy_dbt_project, copy_jaffle, write_source
 from test_cli import flat, foundation
 
 INVALID_CASE = Path(__file__).parent / "cases" / "invalid" / "write_disposition_invalid"
-CORE = ["Python", "dlt", "dagster", "dagster-dlt", "duckdb", "pyarrow"]
+CORE = ["Python", "dlt", "dagster", "dagster-dlt", "duckdb", "pyarrow", "dbt-core", "dbt-duckdb", "dagster-dbt"]
 SNOWFLAKE_ENV = "DESTINATION__SNOWFLAKE__CREDENTIALS__"
 
 
@@ -38,7 +38,8 @@ def test_dev_target_is_all_green_on_a_fresh_checkout(tmp_path, jaffle_root):
     text = flat(result.stdout)
     assert ("sources.jaffle_shop.base_url: not set, the source's default applies "
             "(env SOURCES__JAFFLE_SHOP__BASE_URL to override)") in text
-    assert "All 12 checks passed." in text
+    assert "All 15 checks passed." in text
+    assert lines["dbt project"] == ("·", "none: foundation.toml has no [dbt] table")
     assert not (tmp_path / "foundation.duckdb").exists()  # the doctor changes nothing
     assert "Traceback" not in result.stdout + result.stderr
 
@@ -57,7 +58,7 @@ def test_prod_without_snowflake_credentials_names_the_env_vars(tmp_path):
     assert lines["config my_api"] == ("✓", "2 setting(s) read")
     assert ("sources.my_api.total: not set, the source's default applies (env SOURCES__MY_API__TOTAL to override)"
             in flat(result.stdout))
-    assert "1 of 11 checks failed." in flat(result.stdout)
+    assert "1 of 14 checks failed." in flat(result.stdout)
 
 
 def test_prod_with_partial_credentials_never_prints_the_secret(tmp_path):
@@ -133,7 +134,7 @@ def test_settings_are_read_from_the_entry_signature(tmp_path):
     assert ("sources.needs_key.base_url: not set, the source's default applies "
             "(env SOURCES__NEEDS_KEY__BASE_URL to override)") in text
     assert "page_size" not in text  # passed by the YAML: not a setting
-    assert "1 of 12 checks failed." in text
+    assert "1 of 15 checks failed." in text
 
     secret = "sk-live-0123456789abcdef"
     result = foundation("--root", str(root), "doctor", cwd=tmp_path, SOURCES__NEEDS_KEY__API_KEY=secret,
@@ -206,3 +207,23 @@ def test_package_outside_the_projects_range_is_a_failure(monkeypatch):
     assert checks["dlt"].failed and "1.0.0 installed, data-foundation needs" in checks["dlt"].detail
     assert checks["dlt"].fixes[0].startswith("pip install 'dlt<1.32,>=1.31'")
     assert not checks["duckdb"].failed
+
+
+def test_the_dbt_project_is_checked_and_a_stale_sources_yml_named(tmp_path, jaffle_root):
+    root = copy_jaffle(tmp_path / "root")
+    copy_dbt_project(tmp_path / "dbt", root)
+    (tmp_path / "foundation.toml").write_text('[dbt]\nproject_dir = "dbt"\n')
+    result = foundation("--root", str(root), "doctor", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = checklist(result.stdout)
+    assert lines["dbt project"] == ("✓", "dbt/, profile output `dev`, sources.yml up to date")
+    assert "the next definitions load runs `dbt parse`" in flat(result.stdout)  # no manifest prepared yet
+    assert lines["Dagster definitions"][1].startswith("17 asset(s) (+5 upstream API asset(s))")  # + 11 models
+
+    write_source(root, "extra", "def rows():\n    yield [{'id': 1}]\n",
+                 "resources:\n  extra.rows:\n    entry: data.rows\n")
+    result = foundation("--root", str(root), "doctor", cwd=tmp_path)
+    assert result.returncode == 1
+    mark, detail = checklist(result.stdout)["dbt project"]
+    assert mark == "✗" and "sources.yml is stale: the sources changed since it was generated" in detail
+    assert "→ run `foundation dbt sources` and commit the file" in result.stdout

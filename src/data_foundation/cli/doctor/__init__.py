@@ -4,7 +4,8 @@ Checks, in order, one module per concern: Python and the installed versions of t
 project's ranges (`packages`); the target (`target`); the sources root and, per source, the settings its entry
 functions take from dlt, read from dlt's spec of each function (`sources`, `settings`); the destination's credentials,
 resolved through dlt's providers, naming the env var of every missing field (`credentials`); that the destination is
-reachable (`destination`); that the Dagster definitions load, and whether failure alerts are configured (`dagster`).
+reachable (`destination`); the dbt project's profile output, adapter and generated sources.yml (`dbt`); that the
+Dagster definitions load, the dbt models included, and whether failure alerts are configured (`dagster`).
 
 No value of a setting or secret is ever printed: details name keys and env vars only, every secret dlt resolves
 meanwhile is registered with `data_foundation.masking`, and every line is masked.
@@ -19,6 +20,7 @@ from rich.markup import escape
 
 from data_foundation.cli.doctor.check import FAIL, INFO, OK, SKIP, Check, guarded
 from data_foundation.cli.doctor.dagster import alerts_check, definitions_check
+from data_foundation.cli.doctor.dbt import dbt_check
 from data_foundation.cli.doctor.destination import destination_checks
 from data_foundation.cli.doctor.packages import CORE_PACKAGES, package_checks, python_check
 from data_foundation.cli.doctor.sources import root_check, settings_check
@@ -45,7 +47,8 @@ def run_checks(root: Path, target_name: Optional[str] = None, duckdb_file: Optio
         if project is not None:
             checks += [guarded(f"config {s.name}", settings_check, s) for s in project.sources.values()]
         checks += destination_checks(target, project)
-        checks += [definitions_check(root, target, root_line.failed), alerts_check()]
+        checks += [guarded("dbt project", dbt_check, target, project),
+                   definitions_check(root, target, root_line.failed), alerts_check()]
     for check in checks:
         if check.error is not None:
             check.trace = mask_secrets("".join(traceback.format_exception(check.error)))

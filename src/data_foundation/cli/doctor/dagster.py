@@ -1,4 +1,5 @@
-"""The Dagster definitions load for the sources root and target; failure alerts are configured (informational)."""
+"""The Dagster definitions (the dbt models included) load for the sources root and target; failure alerts are
+configured (informational)."""
 
 import os
 from pathlib import Path
@@ -20,8 +21,9 @@ def definitions_check(root: Path, target: Any, root_failed: bool) -> Check:
         import dagster as dg
 
         from data_foundation.dagster.definitions import build_definitions
+        from data_foundation.dbt.settings import find_dbt_project
 
-        defs = build_definitions(root, target)
+        defs = build_definitions(root, target, find_dbt_project())
         dg.Definitions.validate_loadable(defs)
         graph = defs.resolve_asset_graph()
         tables = len(graph.materializable_asset_keys)

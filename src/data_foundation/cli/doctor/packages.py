@@ -15,7 +15,7 @@ from data_foundation.cli.doctor.check import FAIL, OK, Check
 
 __all__ = ["CORE_PACKAGES", "PROJECT", "package_checks", "project_extras", "python_check"]
 
-CORE_PACKAGES = ("dlt", "dagster", "dagster-dlt", "duckdb", "pyarrow")
+CORE_PACKAGES = ("dlt", "dagster", "dagster-dlt", "duckdb", "pyarrow", "dbt-core", "dbt-duckdb", "dagster-dbt")
 PROJECT = "data-foundation"
 # src/data_foundation/cli/doctor/packages.py -> the checkout's pyproject.toml
 _PYPROJECT = Path(__file__).resolve().parents[4] / "pyproject.toml"
