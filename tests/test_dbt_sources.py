@@ -105,3 +105,18 @@ def test_a_target_without_a_profile_output_is_named(jaffle_root, tmp_path):
     done = foundation("dbt", "build", "--target", "lake", "--root", str(jaffle_root), cwd=tmp_path)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "has no output `lake` or `filesystem`" in flat(done.stderr) and "add one for this target" in done.stderr
+
+
+def test_any_dbt_command_runs_against_the_target_with_options_where_users_type_them(jaffle_root, tmp_path):
+    copy_dbt_project(tmp_path / "dbt", jaffle_root)
+    (tmp_path / "foundation.toml").write_text('[dbt]\nproject_dir = "dbt"\n')
+    # foundation's options before the command or among dbt's (`-t`, `--duckdb-file=`); the rest goes to dbt
+    done = foundation("--root", str(jaffle_root), "dbt", "ls", "--resource-type", "model", "-t", "dev",
+                      "--select", "marts", f"--duckdb-file={tmp_path / 'w.duckdb'}", "--output", "name", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "dbt ls against target `dev` (duckdb)" in done.stderr
+    assert sorted(line.strip() for line in done.stdout.splitlines() if line.strip() and " " not in line.strip()) \
+        == ["customers", "locations", "order_items", "orders", "products"]
+    failed = foundation("dbt", "ls", "--select", "no_such_model", "--root", str(jaffle_root), "--debug",
+                        cwd=tmp_path)
+    assert "no_such_model" in failed.stdout and "Traceback" not in failed.stderr  # dbt's own answer, unchanged

@@ -1,7 +1,6 @@
 """`foundation dbt`: the sources.yml generated from the spec, the manifest Dagster reads, and dbt itself run against
 a target (`foundation dbt build --target prod`): any command not listed here goes to dbt."""
 
-import sys
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -27,10 +26,6 @@ class _DbtGroup(TyperGroup):
     def get_command(self, ctx: click.Context, name: str) -> Optional[click.Command]:
         return super().get_command(ctx, name) or _passthrough(name)
 
-    def resolve_command(self, ctx: click.Context, args: List[str]) -> Any:
-        name, command, rest = super().resolve_command(ctx, args)
-        return (command.name if command else name), command, rest
-
 
 dbt_app = typer.Typer(cls=_DbtGroup, help=_DBT_HELP, no_args_is_help=True)
 
@@ -39,11 +34,6 @@ TARGET_HELP = "Target from foundation.toml (dev, prod, ...) or a dlt destination
 
 def _target_option() -> Any:
     return typer.Option(None, "--target", "-t", envvar="FOUNDATION_TARGET", metavar="NAME", help=TARGET_HELP)
-
-
-def _duckdb_option() -> Any:
-    return typer.Option(None, "--duckdb-file", envvar="FOUNDATION_DUCKDB_FILE", metavar="FILE",
-                        help="DuckDB database file (as for `run`).")
 
 
 def _settings():
@@ -164,7 +154,3 @@ def _split_options(args: List[str], valued: dict, flags: set):
             rest.append(arg)
         i += 1
     return ours, rest
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(dbt_app())
