@@ -117,6 +117,3 @@ def test_any_dbt_command_runs_against_the_target_with_options_where_users_type_t
     assert "dbt ls against target `dev` (duckdb)" in done.stderr
     assert sorted(line.strip() for line in done.stdout.splitlines() if line.strip() and " " not in line.strip()) \
         == ["customers", "locations", "order_items", "orders", "products"]
-    failed = foundation("dbt", "ls", "--select", "no_such_model", "--root", str(jaffle_root), "--debug",
-                        cwd=tmp_path)
-    assert "no_such_model" in failed.stdout and "Traceback" not in failed.stderr  # dbt's own answer, unchanged
