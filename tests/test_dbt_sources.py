@@ -1,11 +1,16 @@
 """`foundation dbt`: sources.yml generated from the spec (and `--check`), dbt run against a target, and the errors a
 user meets without a dbt project or a profile output."""
 
+import json
+
 import yaml
 
 from conftest import copy_dbt_project, copy_jaffle, write_source
 from data_foundation.config.loading import load_project
+from data_foundation.dbt.environment import dbt_environment
+from data_foundation.dbt.invoke import prepare_manifest
 from data_foundation.dbt.sources_yml import render_sources
+from data_foundation.load.destinations import create_target
 from test_cli import flat, foundation
 
 DATA_PY = '''
@@ -117,3 +122,39 @@ def test_any_dbt_command_runs_against_the_target_with_options_where_users_type_t
     assert "dbt ls against target `dev` (duckdb)" in done.stderr
     assert sorted(line.strip() for line in done.stdout.splitlines() if line.strip() and " " not in line.strip()) \
         == ["customers", "locations", "order_items", "orders", "products"]
+
+
+HOSTILE_DATA_PY = '''
+def rows():
+    """Rows, see {{ config(materialized='table') }} and {% if x %}, even {% endraw %}."""
+    yield [{"id": 1}]
+'''
+HOSTILE_YAML = '''
+resources:
+  odd.rows:
+    entry: data.rows
+    primary_key: id
+    columns:
+      id: {data_type: bigint, description: "{# a comment #} {{ var('x') }}"}
+sources:
+  odd:
+    description: "{% for x in y %}"
+    owners: ["team:{{ env_var('HOME') }}"]
+    resources: [odd.rows]
+'''
+
+
+def test_jinja_in_descriptions_reaches_dbt_as_text(jaffle_root, tmp_path):
+    """dbt renders every value of a schema file with Jinja: a docstring or description with `{{`/`{%` must reach
+    the manifest as written, not run or break the parse."""
+    root = copy_jaffle(tmp_path / "root")
+    write_source(root, "odd", HOSTILE_DATA_PY, HOSTILE_YAML)
+    settings = copy_dbt_project(tmp_path / "dbt", root)
+    project = load_project(root)
+    env = dbt_environment(project, create_target("duckdb", str(tmp_path / "w.duckdb")), settings)
+    manifest = json.loads(prepare_manifest(settings, env).read_text())
+    source = manifest["sources"]["source.jaffle_shop.odd.rows"]
+    assert source["description"] == "Rows, see {{ config(materialized='table') }} and {% if x %}, even {% endraw %}."
+    assert source["source_description"] == "{% for x in y %}"
+    assert source["columns"]["id"]["description"] == "{# a comment #} {{ var('x') }}"
+    assert source["meta"]["owners"] == ["team:{{ env_var('HOME') }}"]

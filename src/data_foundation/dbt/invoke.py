@@ -47,7 +47,7 @@ def prepare_manifest(settings: DbtSettings, env: Dict[str, str], force: bool = F
     """`dbt parse`, when the manifest is stale (or `force`): what `make` runs, and what Dagster's definitions do only
     when someone changed the project since (never on every load)."""
     if force or manifest_is_stale(settings):
-        done = run_dbt(["parse", "--quiet"], settings, env, capture=True)
+        done = run_dbt(["parse", "--quiet", "--no-use-colors"], settings, env, capture=True)
         if done.returncode != 0 or not settings.manifest_path.is_file():
             raise DbtError(f"dbt parse failed in {settings.project_dir}: {_last_lines(done.stdout + done.stderr)}")
         settings.manifest_path.touch()  # dbt keeps the file's time when nothing changed
