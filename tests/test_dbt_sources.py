@@ -158,3 +158,25 @@ def test_jinja_in_descriptions_reaches_dbt_as_text(jaffle_root, tmp_path):
     assert source["source_description"] == "{% for x in y %}"
     assert source["columns"]["id"]["description"] == "{# a comment #} {{ var('x') }}"
     assert source["meta"]["owners"] == ["team:{{ env_var('HOME') }}"]
+
+
+def test_prepare_installs_the_projects_packages_then_writes_the_manifest(jaffle_root, tmp_path):
+    """`foundation dbt prepare` (what make runs) prepares as dagster-dbt does: `dbt deps` when the project has
+    packages, then `dbt parse`. The package here is local: no network."""
+    package = tmp_path / "shop_macros"
+    (package / "macros").mkdir(parents=True)
+    (package / "dbt_project.yml").write_text("name: shop_macros\nversion: '1.0.0'\nconfig-version: 2\n")
+    (package / "macros" / "first_letter.sql").write_text(
+        "{% macro first_letter(column) %}substr({{ column }}, 1, 1){% endmacro %}\n")
+    settings = copy_dbt_project(tmp_path / "dbt", jaffle_root)
+    (settings.project_dir / "packages.yml").write_text(f"packages:\n  - local: {package}\n")
+    (settings.project_dir / "models" / "marts" / "initials.sql").write_text(
+        "select {{ shop_macros.first_letter('customer_name') }} as initial from {{ ref('customers') }}\n")
+    (tmp_path / "foundation.toml").write_text('[dbt]\nproject_dir = "dbt"\n')
+
+    done = foundation("dbt", "prepare", "--root", str(jaffle_root), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"wrote {settings.manifest_path}" in flat(done.stdout)
+    manifest = json.loads(settings.manifest_path.read_text())
+    assert "model.jaffle_shop.initials" in manifest["nodes"]
+    assert "macro.shop_macros.first_letter" in manifest["macros"]

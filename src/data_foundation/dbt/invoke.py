@@ -14,6 +14,7 @@ __all__ = ["dbt_executable", "run_dbt", "prepare_manifest", "manifest_is_stale"]
 
 # what a manifest is parsed from, besides dbt_project.yml: dbt's default folders
 _PROJECT_FOLDERS = ("models", "macros", "tests", "seeds", "snapshots", "analyses")
+_PACKAGE_FILES = ("packages.yml", "dependencies.yml")
 
 
 def dbt_executable() -> str:
@@ -44,9 +45,14 @@ def manifest_is_stale(settings: DbtSettings) -> bool:
 
 
 def prepare_manifest(settings: DbtSettings, env: Dict[str, str], force: bool = False) -> Path:
-    """`dbt parse`, when the manifest is stale (or `force`): what `make` runs, and what Dagster's definitions do only
-    when someone changed the project since (never on every load)."""
+    """`dbt parse` (after `dbt deps` when the project has packages), when the manifest is stale (or `force`): what
+    `make` runs, and what Dagster's definitions do only when someone changed the project since (never on every
+    load)."""
     if force or manifest_is_stale(settings):
+        if any((settings.project_dir / name).is_file() for name in _PACKAGE_FILES):  # as dagster-dbt prepares
+            done = run_dbt(["deps", "--quiet", "--no-use-colors"], settings, env, capture=True)
+            if done.returncode != 0:
+                raise DbtError(f"dbt deps failed in {settings.project_dir}: {_last_lines(done.stdout + done.stderr)}")
         done = run_dbt(["parse", "--quiet", "--no-use-colors"], settings, env, capture=True)
         if done.returncode != 0 or not settings.manifest_path.is_file():
             raise DbtError(f"dbt parse failed in {settings.project_dir}: {_last_lines(done.stdout + done.stderr)}")
@@ -55,7 +61,7 @@ def prepare_manifest(settings: DbtSettings, env: Dict[str, str], force: bool = F
 
 
 def _sources_of(settings: DbtSettings) -> List[Path]:
-    files = [settings.project_dir / "dbt_project.yml", settings.project_dir / "packages.yml"]
+    files = [settings.project_dir / "dbt_project.yml", *(settings.project_dir / name for name in _PACKAGE_FILES)]
     for folder in _PROJECT_FOLDERS:
         files.extend(p for p in (settings.project_dir / folder).rglob("*") if p.is_file())
     return [f for f in files if f.exists()]
