@@ -9,12 +9,12 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 import dagster as dg
 import orjson
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from data_foundation.config.project import Project, ResourceDef
 from data_foundation.dagster.assets import pool_name
 from data_foundation.dagster.translator import asset_key
-from data_foundation.dbt.environment import dbt_environment
+from data_foundation.dbt.environment import dbt_environment, dbt_target_name
 from data_foundation.dbt.invoke import dbt_executable, prepare_manifest
 from data_foundation.dbt.settings import DbtSettings
 from data_foundation.load.destinations import Target
@@ -75,16 +75,18 @@ def build_dbt_assets(project: Project, target: Target, settings: DbtSettings) ->
     env = dbt_environment(project, target, settings)
     # read here, not by path: dagster-dbt caches a path's manifest for the life of the process
     manifest = orjson.loads(prepare_manifest(settings, env).read_bytes())
+    # not `prepare_if_dev()`: under `dagster dev` it parses on every load, without the target's environment
+    dbt_project = DbtProject(project_dir=settings.project_dir, profiles_dir=settings.profiles_dir,
+                             target=dbt_target_name(target, settings))
 
-    @dbt_assets(manifest=manifest, name=f"dbt_{_project_name(settings)}", pool=pool_name(target),
+    @dbt_assets(manifest=manifest, project=dbt_project, name=f"dbt_{_project_name(settings)}", pool=pool_name(target),
                 dagster_dbt_translator=FoundationDbtTranslator(project))
     def _models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         with _environment(env):  # dagster-dbt starts dbt, and opens its adapter, with os.environ
             invocation = dbt.cli(["build"], context=context)
         yield from invocation.stream()
 
-    resource = DbtCliResource(project_dir=str(settings.project_dir), profiles_dir=str(settings.profiles_dir),
-                              dbt_executable=dbt_executable())
+    resource = DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
     return {"assets": _models, "resources": {DBT_RESOURCE_KEY: resource}}
 
 
