@@ -2,7 +2,10 @@
 user meets without a dbt project or a profile output."""
 
 import json
+import os
+import re
 
+import duckdb
 import yaml
 
 from conftest import copy_dbt_project, copy_jaffle, write_source
@@ -62,17 +65,17 @@ def test_sources_yml_is_generated_from_the_spec(tmp_path):
     assert readings["config"]["loaded_at_field"] == "to_timestamp(cast(_dlt_load_id as double precision))"
     # a composite key: each column not null, the combination unique; names as dlt writes them (snake_case)
     assert readings["data_tests"] == [{"unique": {"arguments": {
-        "column_name": "cast(sensor_id as varchar) || '|' || cast(taken_at as varchar)"}}}]
+        "column_name": "cast(sensor_id as varchar) || chr(31) || cast(taken_at as varchar)"}}}]
     columns = {c["name"]: c for c in readings["columns"]}
     assert list(columns) == ["sensor_id", "taken_at", "value", "email", "_dlt_load_id", "_dlt_id"]
     assert columns["sensor_id"]["data_tests"] == ["not_null"]
     assert columns["taken_at"]["description"] == "Part of the primary key; incremental cursor."
     assert (columns["value"]["data_type"], columns["value"]["description"]) == ("bigint", "The measured value.")
     assert columns["email"]["data_type"] == "text" and "SHA-256" in columns["email"]["description"]
-    # arrow pages carry no _dlt_load_id: freshness from the dataset's completed loads instead
+    # arrow tables have the load id too (not dlt's row id); an append table has no unique test
     assert flat_table["description"] == "Flat rows."
-    assert "_dlt_loads" in flat_table["config"]["loaded_at_query"] and "loaded_at_field" not in flat_table["config"]
-    assert [c["name"] for c in flat_table["columns"]] == []
+    assert flat_table["config"]["loaded_at_field"] == "to_timestamp(cast(_dlt_load_id as double precision))"
+    assert [c["name"] for c in flat_table["columns"]] == ["_dlt_load_id"]
 
 
 def test_sources_check_fails_on_a_stale_file_and_regeneration_adds_a_new_source(jaffle_root, tmp_path):
@@ -180,3 +183,77 @@ def test_prepare_installs_the_projects_packages_then_writes_the_manifest(jaffle_
     manifest = json.loads(settings.manifest_path.read_text())
     assert "model.jaffle_shop.initials" in manifest["nodes"]
     assert "macro.shop_macros.first_letter" in manifest["macros"]
+
+
+ODD_DATA_PY = '''
+import dlt
+
+
+def keyed(version: int = dlt.config.value):
+    """Rows keyed by SQL reserved words, with a nested field."""
+    yield [{"select": i, "group": i % 2, "amount": i * 1.5, "address": {"zipCode": f"z{i}"}} for i in range(3)]
+
+
+def events():
+    yield [{"eventId": 1, "what": "click"}, {"eventId": 2, "what": "view"}]
+
+
+def history(version: int = dlt.config.value):
+    yield [{"id": i, "state": f"v{version}" if i == 0 else "same"} for i in range(3)]
+'''
+ODD_YAML = '''
+resources:
+  odd.order:
+    entry: data.keyed
+    write_disposition: merge
+    primary_key: select
+    merge_key: group
+    columns:
+      address__zipCode: {data_type: text, description: The postal code.}
+      amount: {data_type: decimal, precision: 10, scale: 2}
+  odd.events:
+    entry: data.events
+    write_disposition: append
+    primary_key: eventId
+  odd.history:
+    entry: data.history
+    write_disposition: {disposition: merge, strategy: scd2}
+    primary_key: id
+'''
+
+
+def test_generated_key_tests_pass_on_what_dlt_loads(jaffle_root, tmp_path):
+    """Against real loads: a key named like a reserved word (quoted), an append table loaded twice (duplicates are
+    its nature: no unique test), an scd2 table after a change (unique among the current rows), and a nested column
+    under the name dlt gives it."""
+    from data_foundation.load.running import run_source
+
+    root = copy_jaffle(tmp_path / "root")
+    write_source(root, "odd", ODD_DATA_PY, ODD_YAML)
+    warehouse = tmp_path / "w.duckdb"
+    target = create_target("duckdb", str(warehouse))
+    project = load_project(root)
+    for version in (1, 2):
+        os.environ["SOURCES__ODD__VERSION"] = str(version)
+        try:
+            run_source(project.sources["odd"], target)
+        finally:
+            del os.environ["SOURCES__ODD__VERSION"]
+    settings = copy_dbt_project(tmp_path / "dbt", root)
+    (tmp_path / "foundation.toml").write_text('[dbt]\nproject_dir = "dbt"\n')
+    [odd] = [s for s in yaml.safe_load(settings.sources_file.read_text())["sources"] if s["name"] == "odd"]
+    columns = {c["name"]: c for c in odd["tables"][0]["columns"]}
+    assert columns["select"]["quote"] is True and "address__zip_code" in columns
+    assert columns["amount"]["data_type"] == "decimal(10,2)"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        loaded = {r[0] for r in con.sql("SELECT column_name FROM information_schema.columns "
+                                        "WHERE table_schema = 'odd' AND table_name = 'order'").fetchall()}
+    assert set(columns) <= loaded  # every documented column is one dlt created
+
+    done = foundation("dbt", "test", "--select", "source:odd", "--root", str(root), "--duckdb-file", str(warehouse),
+                      "--target", "duckdb", cwd=tmp_path)
+    output = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout)
+    assert done.returncode == 0, output[-3000:] + done.stderr
+    assert re.search(r"Done\. PASS=5 WARN=0 ERROR=0", output)
+    assert "PASS source_unique_odd_order__select_" in output and "PASS source_unique_odd_history_id" in output
+    assert "source_unique_odd_events" not in output  # append: no unique test

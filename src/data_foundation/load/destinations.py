@@ -15,7 +15,8 @@ from data_foundation.masking import is_secret_name
 from data_foundation.load.targets import (DEFAULT_TARGET, TargetError, TargetSpec, developer_name, load_targets,
                                      target_spec)
 
-__all__ = ["DEFAULT_DUCKDB_FILE", "Target", "create_target", "resolve_target", "target_name", "normalize_identifier"]
+__all__ = ["DEFAULT_DUCKDB_FILE", "Target", "create_target", "resolve_target", "target_name", "normalize_identifier",
+           "normalize_path"]
 
 DEFAULT_DUCKDB_FILE = "foundation.duckdb"
 
@@ -77,6 +78,11 @@ _NAMING = NamingConvention()
 def normalize_identifier(name: str) -> str:
     """A table, column or dataset name as dlt writes it (its default snake_case convention): `userId` -> `user_id`."""
     return _NAMING.normalize_identifier(name)
+
+
+def normalize_path(name: str) -> str:
+    """A column name as dlt writes it, nested names included: `address__zipCode` -> `address__zip_code`."""
+    return _NAMING.normalize_path(name)
 
 
 def create_target(destination: str = "duckdb", duckdb_file: Optional[str] = None, dataset_prefix: str = "") -> Target:
