@@ -257,3 +257,18 @@ def test_generated_key_tests_pass_on_what_dlt_loads(jaffle_root, tmp_path):
     assert re.search(r"Done\. PASS=5 WARN=0 ERROR=0", output)
     assert "PASS source_unique_odd_order__select_" in output and "PASS source_unique_odd_history_id" in output
     assert "source_unique_odd_events" not in output  # append: no unique test
+
+
+def test_the_target_option_in_every_form_click_accepts(jaffle_root, tmp_path):
+    """`-tpostgres` once reached dbt untouched: dbt used its postgres output with dev's environment."""
+    copy_dbt_project(tmp_path / "dbt", jaffle_root)
+    (tmp_path / "foundation.toml").write_text('[dbt]\nproject_dir = "dbt"\n'
+                                              '[targets.lake]\ndestination = "filesystem"\n')
+    for form in (["-tlake"], ["-t=lake"], ["--target=lake"], ["-t", "lake"]):
+        done = foundation("dbt", "debug", *form, "--root", str(jaffle_root), cwd=tmp_path)
+        assert done.returncode == 1 and "has no output `lake` or `filesystem`" in flat(done.stderr), (form, done.stderr)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "foundation.toml").write_text('dbt = "dbt"\n')
+    done = foundation("dbt", "sources", "--root", str(jaffle_root), cwd=bad)
+    assert done.returncode == 1 and "dbt must be a table" in done.stderr and "Traceback" not in done.stderr

@@ -2,7 +2,7 @@
 a target (`foundation dbt build --target prod`): any command not listed here goes to dbt."""
 
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import click
 import typer
@@ -118,38 +118,45 @@ def _passthrough(name: str) -> click.Command:
 
 
 def _run_dbt(name: str, args: List[str]) -> None:
-    """`dbt <name> <args>` with our own options taken out of `args`: --target/-t (the target, which also picks the
-    profile's output), --duckdb-file, --root and --debug."""
+    """`dbt <name> <args>` with foundation's own options taken out of `args`: --target/-t (the target, which also
+    picks the profile's output), --duckdb-file and --root. Everything else, dbt's --debug included, goes to dbt;
+    foundation's --debug goes before the command (`foundation --debug dbt build`)."""
     from data_foundation.dbt.environment import dbt_environment, require_adapter
     from data_foundation.dbt.invoke import run_dbt
 
     ctx = click.get_current_context()
-    ours, rest = _split_options(list(args), {"--target": "target", "-t": "target", "--duckdb-file": "duckdb_file",
-                                             "--root": "root"}, {"--debug"})
+    ours, rest = _split_options(list(args))
     parent = ctx.find_object(Options) or Options()
-    options = Options(Path(ours["root"]) if ours.get("root") else parent.root,
-                      parent.debug or bool(ours.get("--debug")), f"dbt {name}")
+    options = Options(Path(ours["root"]) if ours.get("root") else parent.root, parent.debug, f"dbt {name}")
     with errors(options):
         duckdb_file = Path(ours["duckdb_file"]) if ours.get("duckdb_file") else None
         project, target, settings = _context(options, ours.get("target"), duckdb_file)
         require_adapter(target, settings)
-        err_console.print(f"dbt {name} against target `{target.name or target.destination_name}` "
+        command = " ".join([name, *[arg for arg in rest[:1] if not arg.startswith("-")]])  # `source freshness`
+        err_console.print(f"dbt {command} against target `{target.name or target.destination_name}` "
                           f"({target.destination_name}) in {settings.project_dir}")
         done = run_dbt([name, *rest], settings, dbt_environment(project, target, settings))
         raise typer.Exit(done.returncode)
 
 
-def _split_options(args: List[str], valued: dict, flags: set):
-    ours, rest, i = {}, [], 0
+_OURS = {"--target": "target", "-t": "target", "--duckdb-file": "duckdb_file", "--root": "root"}
+
+
+def _split_options(args: List[str]) -> Tuple[Dict[str, str], List[str]]:
+    """foundation's options out of a dbt command line, in every form click accepts: `--target x`, `--target=x`,
+    `-t x`, `-tx`, `-t=x`."""
+    ours: Dict[str, str] = {}
+    rest: List[str] = []
+    i = 0
     while i < len(args):
         arg = args[i]
-        key, _, value = arg.partition("=")
-        if key in valued and (value or i + 1 < len(args)):
-            ours[valued[key]] = value or args[i + 1]
-            i += 1 if value else 2
+        key, equals, value = arg.partition("=")
+        if key in _OURS and (equals or i + 1 < len(args)):
+            ours[_OURS[key]] = value if equals else args[i + 1]
+            i += 1 if equals else 2
             continue
-        if arg in flags:
-            ours[arg] = True
+        if arg.startswith("-t") and not arg.startswith("--") and len(arg) > 2:
+            ours["target"] = arg[2:]
         else:
             rest.append(arg)
         i += 1

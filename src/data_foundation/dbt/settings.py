@@ -59,6 +59,8 @@ def find_dbt_project(config_dir: Optional[Path] = None) -> Optional[DbtSettings]
     if table is None and not override:
         return None
     base = file.parent if file is not None else Path(config_dir or Path.cwd())
+    if table is not None and not isinstance(table, dict):
+        raise DbtError(f"{file}: dbt must be a table, e.g. [dbt] with project_dir = \"dbt\"")
     try:
         settings = _DbtTable.model_validate({**(table or {}), **({"project_dir": override} if override else {})})
     except ValidationError as exc:

@@ -67,10 +67,13 @@ class _Dumper(yaml.SafeDumper):
 def write_sources(project: Project, settings: DbtSettings) -> bool:
     """Write the file; False when it already holds exactly this, and is left untouched (dbt would re-parse)."""
     text = render_sources(project)
-    if settings.sources_file.is_file() and settings.sources_file.read_text(encoding="utf-8") == text:
-        return False
-    settings.sources_file.parent.mkdir(parents=True, exist_ok=True)
-    settings.sources_file.write_text(text, encoding="utf-8")
+    try:
+        if settings.sources_file.is_file() and settings.sources_file.read_bytes() == text.encode("utf-8"):
+            return False
+        settings.sources_file.parent.mkdir(parents=True, exist_ok=True)
+        settings.sources_file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise DbtError(f"{settings.sources_file}: cannot write it ({exc.strerror or exc})") from None
     return True
 
 
@@ -80,9 +83,10 @@ def stale_sources(project: Project, settings: DbtSettings) -> Optional[str]:
     try:
         current = settings.sources_file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        current = ""
-    except OSError as exc:
-        raise DbtError(f"{settings.sources_file}: cannot read it ({exc.strerror})") from None
+        return f"{settings.sources_file} does not exist\n"
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DbtError(f"{settings.sources_file}: cannot read it ({getattr(exc, 'strerror', None) or exc}); "
+                       "run `foundation dbt sources` to write it again") from None
     if current == expected:
         return None
     name = str(settings.sources_file.name)

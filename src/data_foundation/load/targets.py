@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from data_foundation.errors import FoundationError
 from data_foundation.masking import is_secret_name
 
-__all__ = ["TargetSpec", "TargetError", "load_targets", "target_spec", "developer_name", "read_config", "DEFAULT_TARGET",
-           "CONFIG_FILE"]
+__all__ = ["TargetSpec", "TargetError", "load_targets", "target_spec", "developer_name", "read_config",
+           "DEFAULT_TARGET", "CONFIG_FILE"]
 
 CONFIG_FILE = "foundation.toml"
 DEFAULT_TARGET = "dev"
