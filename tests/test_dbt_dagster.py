@@ -2,7 +2,10 @@
 from the replica's data, the manifest prepared ahead of time and parsed again only after a change."""
 
 import datetime as dt
+import logging
+import os
 import shutil
+import time
 
 import dagster as dg
 import pytest
@@ -69,6 +72,43 @@ def test_definitions_read_the_prepared_manifest_and_reparse_only_after_a_change(
     graph = build_definitions(jaffle_root, target, project).resolve_asset_graph()
     assert manifest.stat().st_mtime_ns > before
     assert _parents(graph, "marts/top_customers") == {"marts/customers"}
+
+    # a rename keeps the file's time: the folder's tells (it once went unseen, and a run of the old key built nothing)
+    renamed = model.with_name("best_customers.sql")
+    time.sleep(0.01)
+    os.rename(model, renamed)
+    keys = {k.to_user_string() for k in build_definitions(jaffle_root, target, project).resolve_asset_graph()
+            .get_all_asset_keys()}
+    assert "marts/best_customers" in keys and "marts/top_customers" not in keys
+
+
+def test_a_project_that_stops_parsing_does_not_stop_the_loads(jaffle_root, dbt_project, tmp_path, caplog,
+                                                              monkeypatch):
+    """A broken model (or a missing adapter) fails dbt parse: the raw tables keep their assets and schedules, the
+    models stay as the last manifest has them (their runs fail with dbt's error), and doctor names the error."""
+    from data_foundation.cli.doctor.dbt import dbt_check
+
+    project = DbtSettings.at(shutil.copytree(dbt_project.project_dir, tmp_path / "project"))
+    (project.project_dir / "models" / "marts" / "broken.sql").write_text("select * from {{ ref('stg_orders' }}\n")
+    target = create_target("duckdb", str(tmp_path / "w.duckdb"))
+    with caplog.at_level(logging.ERROR, logger="data_foundation.dbt"):
+        keys = {k.to_user_string() for k in build_definitions(jaffle_root, target, project).resolve_asset_graph()
+                .get_all_asset_keys()}
+    assert {"jaffle_shop/orders", "marts/orders"} <= keys and "marts/broken" not in keys
+    assert "the dbt project does not parse; its models are those of the last manifest" in caplog.text
+    monkeypatch.chdir(tmp_path)  # no foundation.toml here: the project comes from the environment
+    monkeypatch.setenv("FOUNDATION_DBT_PROJECT_DIR", str(project.project_dir))
+    check = dbt_check(target, load_project(jaffle_root))
+    assert check.failed and check.detail.startswith("the dbt project does not parse: Encountered an error: "
+                                                    "Compilation Error in model broken (models/marts/broken.sql)")
+
+    project.manifest_path.unlink()  # never parsed: no dbt assets at all, the loads still there
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="data_foundation.dbt"):
+        keys = {k.to_user_string() for k in build_definitions(jaffle_root, target, project).resolve_asset_graph()
+                .get_all_asset_keys()}
+    assert "jaffle_shop/orders" in keys and not [k for k in keys if k.startswith(("staging/", "marts/"))]
+    assert "the dbt project is left out of the definitions: dbt parse failed" in caplog.text
 
 
 def test_materializing_everything_builds_marts_that_match_the_raw_data(jaffle_env, jaffle_root, dbt_project,

@@ -4,6 +4,7 @@ raw tables load and inherit their freshness."""
 
 import contextlib
 import datetime as dt
+import logging
 import os
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
@@ -16,12 +17,13 @@ from data_foundation.dagster.assets import pool_name
 from data_foundation.dagster.translator import asset_key
 from data_foundation.dbt.environment import dbt_environment, dbt_target_name
 from data_foundation.dbt.invoke import dbt_executable, prepare_manifest
-from data_foundation.dbt.settings import DbtSettings
+from data_foundation.dbt.settings import DbtError, DbtSettings
 from data_foundation.load.destinations import Target
 
 __all__ = ["build_dbt_assets", "DBT_RESOURCE_KEY", "FoundationDbtTranslator"]
 
 DBT_RESOURCE_KEY = "dbt"
+_LOG = logging.getLogger("data_foundation.dbt")
 
 
 class FoundationDbtTranslator(DagsterDbtTranslator):
@@ -66,15 +68,25 @@ class FoundationDbtTranslator(DagsterDbtTranslator):
         return self._upstream[unique_id]
 
 
-def build_dbt_assets(project: Project, target: Target, settings: DbtSettings) -> Dict[str, Any]:
+def build_dbt_assets(project: Project, target: Target, settings: DbtSettings) -> Optional[Dict[str, Any]]:
     """The dbt project's models (and their tests as checks) as one multi-asset that runs `dbt build` against
     `target`, with the resource it needs: `{"assets": ..., "resources": {...}}`.
 
     The manifest is the one `foundation dbt prepare` (make) wrote; dbt parses again here only when a file of the
-    project changed since, never on every load."""
+    project changed since, never on every load. A project that no longer parses (a broken model, a missing adapter)
+    must not stop the loads: its last manifest is used, or, without one, the definitions have no dbt assets; either
+    way the error is logged, dbt's runs fail with it, and `foundation doctor` names it."""
     env = dbt_environment(project, target, settings)
+    try:
+        path = prepare_manifest(settings, env)
+    except DbtError as exc:
+        if not settings.manifest_path.is_file():
+            _LOG.error("the dbt project is left out of the definitions: %s", exc)
+            return None
+        _LOG.error("the dbt project does not parse; its models are those of the last manifest: %s", exc)
+        path = settings.manifest_path
     # read here, not by path: dagster-dbt caches a path's manifest for the life of the process
-    manifest = orjson.loads(prepare_manifest(settings, env).read_bytes())
+    manifest = orjson.loads(path.read_bytes())
     # not `prepare_if_dev()`: under `dagster dev` it parses on every load, without the target's environment
     dbt_project = DbtProject(project_dir=settings.project_dir, profiles_dir=settings.profiles_dir,
                              target=dbt_target_name(target, settings))

@@ -46,8 +46,9 @@ def build_definitions(root: Optional[Path] = None, target: Optional[Target] = No
         from data_foundation.dagster.dbt_assets import build_dbt_assets  # dagster-dbt only for a dbt project
 
         models = build_dbt_assets(project, target, dbt_project)
-        assets.append(models["assets"])
-        resources.update(models["resources"])
+        if models is not None:
+            assets.append(models["assets"])
+            resources.update(models["resources"])
     return dg.Definitions(
         assets=assets,
         asset_checks=[checks] if checks is not None else [],

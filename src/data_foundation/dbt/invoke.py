@@ -3,17 +3,22 @@
 dbt runs as its own process, as dagster-dbt runs it, with `environment.dbt_environment` on top of ours."""
 
 import os
+import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+import yaml
+
 from data_foundation.dbt.settings import DbtError, DbtSettings
 
-__all__ = ["dbt_executable", "run_dbt", "prepare_manifest", "manifest_is_stale"]
+__all__ = ["dbt_executable", "run_dbt", "prepare_manifest", "manifest_is_stale", "parse_error"]
 
-# what a manifest is parsed from, besides dbt_project.yml: dbt's default folders
-_PROJECT_FOLDERS = ("models", "macros", "tests", "seeds", "snapshots", "analyses")
+# what a manifest is parsed from, besides dbt_project.yml: these folders (dbt's defaults)
+_PROJECT_PATHS = {"model-paths": ["models"], "macro-paths": ["macros"], "test-paths": ["tests"],
+                  "seed-paths": ["seeds"], "snapshot-paths": ["snapshots"], "analysis-paths": ["analyses"]}
 _PACKAGE_FILES = ("packages.yml", "dependencies.yml")
 
 
@@ -36,7 +41,8 @@ def run_dbt(args: Sequence[str], settings: DbtSettings, env: Dict[str, str], cap
 
 
 def manifest_is_stale(settings: DbtSettings) -> bool:
-    """True when `target/manifest.json` is missing or older than a file it is parsed from."""
+    """True when `target/manifest.json` is missing or older than a file it is parsed from, or than a folder of the
+    project's paths: a model renamed or deleted changes its folder, not any file."""
     try:
         built = settings.manifest_path.stat().st_mtime
     except FileNotFoundError:
@@ -60,13 +66,40 @@ def prepare_manifest(settings: DbtSettings, env: Dict[str, str], force: bool = F
     return settings.manifest_path
 
 
+def parse_error(settings: DbtSettings, env: Dict[str, str]) -> Optional[str]:
+    """dbt's error when the project does not parse, else None; the project's own target/ is left as it is."""
+    with tempfile.TemporaryDirectory(prefix="foundation-dbt-parse-") as scratch:
+        done = run_dbt(["parse", "--quiet", "--no-use-colors", "--target-path", scratch], settings,
+                       {**env, "DBT_LOG_PATH": scratch}, capture=True)
+    return None if done.returncode == 0 else _last_lines(done.stdout + done.stderr)
+
+
 def _sources_of(settings: DbtSettings) -> List[Path]:
-    files = [settings.project_dir / "dbt_project.yml", *(settings.project_dir / name for name in _PACKAGE_FILES)]
-    for folder in _PROJECT_FOLDERS:
-        files.extend(p for p in (settings.project_dir / folder).rglob("*") if p.is_file())
-    return [f for f in files if f.exists()]
+    """dbt_project.yml, the package files, and every folder and file under the project's paths."""
+    paths = [settings.project_dir / "dbt_project.yml", *(settings.project_dir / name for name in _PACKAGE_FILES)]
+    for folder in _project_folders(settings):
+        for parent, _, files in os.walk(folder):
+            paths.append(Path(parent))
+            paths.extend(Path(parent) / name for name in files)
+    return [p for p in paths if p.exists()]
+
+
+def _project_folders(settings: DbtSettings) -> List[Path]:
+    """The folders dbt parses, as dbt_project.yml sets them (`model-paths: [...]`), else dbt's defaults."""
+    try:
+        config = yaml.safe_load((settings.project_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        config = {}
+    folders = []
+    for key, default in _PROJECT_PATHS.items():
+        value = config.get(key) if isinstance(config, dict) else None
+        names = value if isinstance(value, list) and all(isinstance(v, str) for v in value) else default
+        folders.extend(settings.project_dir / name for name in names)
+    return folders
 
 
 def _last_lines(output: str, count: int = 8) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
+    """dbt's last lines, without its `HH:MM:SS` prefixes."""
+    lines = [re.sub(r"^\d\d:\d\d:\d\d\s+", "", line) for line in output.splitlines() if line.strip()]
+    lines = [line for line in lines if line.strip()]
     return "\n".join(lines[-count:]) or "no output"

@@ -11,8 +11,8 @@ NAME = "dbt project"
 
 
 def dbt_check(target: Any, project: Optional[Any]) -> Check:
-    from data_foundation.dbt.environment import dbt_target_name, require_adapter
-    from data_foundation.dbt.invoke import manifest_is_stale
+    from data_foundation.dbt.environment import dbt_environment, dbt_target_name, require_adapter
+    from data_foundation.dbt.invoke import manifest_is_stale, parse_error
     from data_foundation.dbt.settings import DbtError, find_dbt_project
     from data_foundation.dbt.sources_yml import stale_sources
 
@@ -37,8 +37,14 @@ def dbt_check(target: Any, project: Optional[Any]) -> Check:
     if project is not None and stale_sources(project, settings):
         return Check(NAME, FAIL, f"{settings.sources_file} is stale: the sources changed since it was generated",
                      fixes=["run `foundation dbt sources` and commit the file"])
-    notes = [] if not manifest_is_stale(settings) else [
-        "the manifest is older than the project: the next definitions load runs `dbt parse` (a few seconds); "
-        "`foundation dbt prepare` writes it now"]
+    notes = []
+    if manifest_is_stale(settings):
+        error = parse_error(settings, dbt_environment(project, target, settings)) if project is not None else None
+        if error:
+            return Check(NAME, FAIL, f"the dbt project does not parse: {first_lines(error, 4)}",
+                         fixes=["fix it, then `foundation dbt prepare`; meanwhile the definitions keep the models of "
+                                "the last manifest, whose dbt runs fail"])
+        notes.append("the manifest is older than the project: the next definitions load runs `dbt parse` (a few "
+                     "seconds); `foundation dbt prepare` writes it now")
     return Check(NAME, OK, f"{settings.project_dir.name}/, profile output `{output}`, sources.yml up to date",
                  notes=notes)
