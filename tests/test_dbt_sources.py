@@ -10,8 +10,6 @@ import yaml
 
 from conftest import copy_dbt_project, copy_jaffle, write_source
 from data_foundation.config.loading import load_project
-from data_foundation.dbt.environment import dbt_environment
-from data_foundation.dbt.invoke import prepare_manifest
 from data_foundation.dbt.sources_yml import render_sources
 from data_foundation.load.destinations import create_target
 from test_cli import flat, foundation
@@ -147,42 +145,34 @@ sources:
 '''
 
 
-def test_jinja_in_descriptions_reaches_dbt_as_text(jaffle_root, tmp_path):
-    """dbt renders every value of a schema file with Jinja: a docstring or description with `{{`/`{%` must reach
-    the manifest as written, not run or break the parse."""
+def test_prepare_installs_packages_and_jinja_in_descriptions_reaches_dbt_as_text(jaffle_root, tmp_path):
+    """`foundation dbt prepare` (what make runs) prepares as dagster-dbt does: `dbt deps` when the project has
+    packages (a local one here: no network), then `dbt parse`. dbt renders every value of a schema file with Jinja:
+    a docstring or description with `{{`/`{%` must reach the manifest as written, not run or break the parse."""
     root = copy_jaffle(tmp_path / "root")
     write_source(root, "odd", HOSTILE_DATA_PY, HOSTILE_YAML)
-    settings = copy_dbt_project(tmp_path / "dbt", root)
-    project = load_project(root)
-    env = dbt_environment(project, create_target("duckdb", str(tmp_path / "w.duckdb")), settings)
-    manifest = json.loads(prepare_manifest(settings, env).read_text())
-    source = manifest["sources"]["source.jaffle_shop.odd.rows"]
-    assert source["description"] == "Rows, see {{ config(materialized='table') }} and {% if x %}, even {% endraw %}."
-    assert source["source_description"] == "{% for x in y %}"
-    assert source["columns"]["id"]["description"] == "{# a comment #} {{ var('x') }}"
-    assert source["meta"]["owners"] == ["team:{{ env_var('HOME') }}"]
-
-
-def test_prepare_installs_the_projects_packages_then_writes_the_manifest(jaffle_root, tmp_path):
-    """`foundation dbt prepare` (what make runs) prepares as dagster-dbt does: `dbt deps` when the project has
-    packages, then `dbt parse`. The package here is local: no network."""
     package = tmp_path / "shop_macros"
     (package / "macros").mkdir(parents=True)
     (package / "dbt_project.yml").write_text("name: shop_macros\nversion: '1.0.0'\nconfig-version: 2\n")
     (package / "macros" / "first_letter.sql").write_text(
         "{% macro first_letter(column) %}substr({{ column }}, 1, 1){% endmacro %}\n")
-    settings = copy_dbt_project(tmp_path / "dbt", jaffle_root)
+    settings = copy_dbt_project(tmp_path / "dbt", root)
     (settings.project_dir / "packages.yml").write_text(f"packages:\n  - local: {package}\n")
     (settings.project_dir / "models" / "marts" / "initials.sql").write_text(
         "select {{ shop_macros.first_letter('customer_name') }} as initial from {{ ref('customers') }}\n")
     (tmp_path / "foundation.toml").write_text('[dbt]\nproject_dir = "dbt"\n')
 
-    done = foundation("dbt", "prepare", "--root", str(jaffle_root), cwd=tmp_path)
+    done = foundation("dbt", "prepare", "--root", str(root), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"wrote {settings.manifest_path}" in flat(done.stdout)
     manifest = json.loads(settings.manifest_path.read_text())
     assert "model.jaffle_shop.initials" in manifest["nodes"]
     assert "macro.shop_macros.first_letter" in manifest["macros"]
+    source = manifest["sources"]["source.jaffle_shop.odd.rows"]
+    assert source["description"] == "Rows, see {{ config(materialized='table') }} and {% if x %}, even {% endraw %}."
+    assert source["source_description"] == "{% for x in y %}"
+    assert source["columns"]["id"]["description"] == "{# a comment #} {{ var('x') }}"
+    assert source["meta"]["owners"] == ["team:{{ env_var('HOME') }}"]
 
 
 ODD_DATA_PY = '''
@@ -260,15 +250,23 @@ def test_generated_key_tests_pass_on_what_dlt_loads(jaffle_root, tmp_path):
 
 
 def test_the_target_option_in_every_form_click_accepts(jaffle_root, tmp_path):
-    """`-tpostgres` once reached dbt untouched: dbt used its postgres output with dev's environment."""
+    """`-tpostgres` once reached dbt untouched: dbt used its postgres output with dev's environment. Every form of
+    foundation's options is taken out of dbt's command line, and `foundation dbt --target x build` works too."""
+    from data_foundation.cli.dbt import _split_options
+
+    for form in (["-tlake"], ["-t=lake"], ["--target=lake"], ["-t", "lake"], ["--target", "lake"]):
+        assert _split_options(["--select", "marts", *form, "--debug"]) == (
+            {"target": "lake"}, ["--select", "marts", "--debug"]), form  # dbt's own --debug stays dbt's
     copy_dbt_project(tmp_path / "dbt", jaffle_root)
     (tmp_path / "foundation.toml").write_text('[dbt]\nproject_dir = "dbt"\n'
                                               '[targets.lake]\ndestination = "filesystem"\n')
-    for form in (["-tlake"], ["-t=lake"], ["--target=lake"], ["-t", "lake"]):
-        done = foundation("dbt", "debug", *form, "--root", str(jaffle_root), cwd=tmp_path)
-        assert done.returncode == 1 and "has no output `lake` or `filesystem`" in flat(done.stderr), (form, done.stderr)
+    for command in (["dbt", "debug", "-tlake"], ["dbt", "--target", "lake", "debug"]):
+        done = foundation(*command, "--root", str(jaffle_root), cwd=tmp_path)
+        assert done.returncode == 1 and "has no output `lake` or `filesystem`" in flat(done.stderr), (command,
+                                                                                                    done.stderr)
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "foundation.toml").write_text('dbt = "dbt"\n')
     done = foundation("dbt", "sources", "--root", str(jaffle_root), cwd=bad)
     assert done.returncode == 1 and "dbt must be a table" in done.stderr and "Traceback" not in done.stderr
+

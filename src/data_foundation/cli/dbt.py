@@ -32,6 +32,21 @@ dbt_app = typer.Typer(cls=_DbtGroup, help=_DBT_HELP, no_args_is_help=True)
 TARGET_HELP = "Target from foundation.toml (dev, prod, ...) or a dlt destination name; default dev."
 
 
+@dbt_app.callback()
+def _group_options(
+    ctx: typer.Context,
+    target_name: Optional[str] = typer.Option(None, "--target", "-t", metavar="NAME", help=TARGET_HELP),
+    duckdb_file: Optional[Path] = typer.Option(None, "--duckdb-file", metavar="FILE",
+                                               help="DuckDB database file (as for `run`)."),
+) -> None:
+    """`foundation dbt --target prod build`: the options may come before the dbt command too."""
+    ctx.meta["foundation_dbt"] = {"target": target_name, "duckdb_file": str(duckdb_file) if duckdb_file else None}
+
+
+def _group_option(ctx: click.Context, name: str) -> Optional[str]:
+    return ctx.meta.get("foundation_dbt", {}).get(name)
+
+
 def _target_option() -> Any:
     return typer.Option(None, "--target", "-t", envvar="FOUNDATION_TARGET", metavar="NAME", help=TARGET_HELP)
 
@@ -102,7 +117,8 @@ def prepare(
 
     options = use_options(ctx, root, debug, "dbt prepare")
     with errors(options):
-        project, target, settings = _context(options, target_name)
+        project, target, settings = _context(options, target_name or _group_option(ctx, "target"),
+                                             _path(_group_option(ctx, "duckdb_file")))
         require_adapter(target, settings)
         path = prepare_manifest(settings, dbt_environment(project, target, settings), force=True)
         console.print(f"wrote {path}")
@@ -129,14 +145,18 @@ def _run_dbt(name: str, args: List[str]) -> None:
     parent = ctx.find_object(Options) or Options()
     options = Options(Path(ours["root"]) if ours.get("root") else parent.root, parent.debug, f"dbt {name}")
     with errors(options):
-        duckdb_file = Path(ours["duckdb_file"]) if ours.get("duckdb_file") else None
-        project, target, settings = _context(options, ours.get("target"), duckdb_file)
+        project, target, settings = _context(options, ours.get("target") or _group_option(ctx, "target"),
+                                             _path(ours.get("duckdb_file") or _group_option(ctx, "duckdb_file")))
         require_adapter(target, settings)
         command = " ".join([name, *[arg for arg in rest[:1] if not arg.startswith("-")]])  # `source freshness`
         err_console.print(f"dbt {command} against target `{target.name or target.destination_name}` "
                           f"({target.destination_name}) in {settings.project_dir}")
         done = run_dbt([name, *rest], settings, dbt_environment(project, target, settings))
         raise typer.Exit(done.returncode)
+
+
+def _path(value: Optional[str]) -> Optional[Path]:
+    return Path(value) if value else None
 
 
 _OURS = {"--target": "target", "-t": "target", "--duckdb-file": "duckdb_file", "--root": "root"}
