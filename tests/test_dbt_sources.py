@@ -104,27 +104,6 @@ def test_dbt_commands_without_a_dbt_project_say_what_to_add(tmp_path, jaffle_roo
     assert "no dbt project: add `[dbt]` with `project_dir = \"dbt\"`" in flat(done.stderr)
 
 
-def test_a_target_without_a_profile_output_is_named(jaffle_root, tmp_path):
-    copy_dbt_project(tmp_path / "dbt", jaffle_root)
-    (tmp_path / "foundation.toml").write_text('[dbt]\nproject_dir = "dbt"\n'
-                                              '[targets.lake]\ndestination = "filesystem"\n')
-    done = foundation("dbt", "build", "--target", "lake", "--root", str(jaffle_root), cwd=tmp_path)
-    assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert "has no output `lake` or `filesystem`" in flat(done.stderr) and "add one for this target" in done.stderr
-
-
-def test_any_dbt_command_runs_against_the_target_with_options_where_users_type_them(jaffle_root, tmp_path):
-    copy_dbt_project(tmp_path / "dbt", jaffle_root)
-    (tmp_path / "foundation.toml").write_text('[dbt]\nproject_dir = "dbt"\n')
-    # foundation's options before the command or among dbt's (`-t`, `--duckdb-file=`); the rest goes to dbt
-    done = foundation("--root", str(jaffle_root), "dbt", "ls", "--resource-type", "model", "-t", "dev",
-                      "--select", "marts", f"--duckdb-file={tmp_path / 'w.duckdb'}", "--output", "name", cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "dbt ls against target `dev` (duckdb)" in done.stderr
-    assert sorted(line.strip() for line in done.stdout.splitlines() if line.strip() and " " not in line.strip()) \
-        == ["customers", "locations", "order_items", "orders", "products"]
-
-
 HOSTILE_DATA_PY = '''
 def rows():
     """Rows, see {{ config(materialized='table') }} and {% if x %}, even {% endraw %}."""
@@ -240,10 +219,12 @@ def test_generated_key_tests_pass_on_what_dlt_loads(jaffle_root, tmp_path):
                                         "WHERE table_schema = 'odd' AND table_name = 'order'").fetchall()}
     assert set(columns) <= loaded  # every documented column is one dlt created
 
-    done = foundation("dbt", "test", "--select", "source:odd", "--root", str(root), "--duckdb-file", str(warehouse),
-                      "--target", "duckdb", cwd=tmp_path)
+    # foundation's options where users type them: --root before the command, -t and --duckdb-file= among dbt's
+    done = foundation("--root", str(root), "dbt", "test", "--select", "source:odd", "-t", "duckdb",
+                      f"--duckdb-file={warehouse}", cwd=tmp_path)
     output = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout)
     assert done.returncode == 0, output[-3000:] + done.stderr
+    assert "dbt test against target `duckdb` (duckdb)" in done.stderr
     assert re.search(r"Done\. PASS=5 WARN=0 ERROR=0", output)
     assert "PASS source_unique_odd_order__select_" in output and "PASS source_unique_odd_history_id" in output
     assert "source_unique_odd_events" not in output  # append: no unique test
@@ -260,8 +241,9 @@ def test_the_target_option_in_every_form_click_accepts(jaffle_root, tmp_path):
     copy_dbt_project(tmp_path / "dbt", jaffle_root)
     (tmp_path / "foundation.toml").write_text('[dbt]\nproject_dir = "dbt"\n'
                                               '[targets.lake]\ndestination = "filesystem"\n')
-    for command in (["dbt", "debug", "-tlake"], ["dbt", "--target", "lake", "debug"]):
-        done = foundation(*command, "--root", str(jaffle_root), cwd=tmp_path)
+    # the option wins over $FOUNDATION_TARGET wherever it is typed (prepare's own option once read the variable)
+    for command in (["dbt", "debug", "-tlake"], ["dbt", "--target", "lake", "debug"], ["dbt", "-t", "lake", "prepare"]):
+        done = foundation(*command, "--root", str(jaffle_root), cwd=tmp_path, FOUNDATION_TARGET="dev")
         assert done.returncode == 1 and "has no output `lake` or `filesystem`" in flat(done.stderr), (command,
                                                                                                     done.stderr)
     bad = tmp_path / "bad"
@@ -270,3 +252,14 @@ def test_the_target_option_in_every_form_click_accepts(jaffle_root, tmp_path):
     done = foundation("dbt", "sources", "--root", str(jaffle_root), cwd=bad)
     assert done.returncode == 1 and "dbt must be a table" in done.stderr and "Traceback" not in done.stderr
 
+
+
+def test_credentials_dlt_cannot_parse_are_one_line_without_the_secret(jaffle_root, tmp_path):
+    copy_dbt_project(tmp_path / "dbt", jaffle_root)
+    (tmp_path / "foundation.toml").write_text('[dbt]\nproject_dir = "dbt"\n')
+    secret = "S3cret-pw-9911"
+    done = foundation("dbt", "build", "--target", "postgres", "--root", str(jaffle_root), cwd=tmp_path,
+                      DESTINATION__POSTGRES__CREDENTIALS=f"postgresql://u:{secret}@@127.0.0.1:notaport/db")
+    assert done.returncode == 1 and "Traceback" not in done.stderr and "looks like a bug" not in done.stderr
+    assert "the postgres credentials do not resolve for dbt" in flat(done.stderr)
+    assert secret not in done.stdout + done.stderr

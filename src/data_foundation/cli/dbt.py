@@ -48,7 +48,8 @@ def _group_option(ctx: click.Context, name: str) -> Optional[str]:
 
 
 def _target_option() -> Any:
-    return typer.Option(None, "--target", "-t", envvar="FOUNDATION_TARGET", metavar="NAME", help=TARGET_HELP)
+    # no envvar here: $FOUNDATION_TARGET is the fallback of resolve_target, after `foundation dbt --target x`
+    return typer.Option(None, "--target", "-t", metavar="NAME", help=TARGET_HELP)
 
 
 def _settings():

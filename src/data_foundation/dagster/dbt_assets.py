@@ -15,7 +15,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from data_foundation.config.project import Project, ResourceDef
 from data_foundation.dagster.assets import pool_name
 from data_foundation.dagster.translator import asset_key
-from data_foundation.dbt.environment import dbt_environment, dbt_target_name
+from data_foundation.dbt.environment import dbt_environment
 from data_foundation.dbt.invoke import dbt_executable, prepare_manifest
 from data_foundation.dbt.settings import DbtError, DbtSettings
 from data_foundation.load.destinations import Target
@@ -28,8 +28,8 @@ _LOG = logging.getLogger("data_foundation.dbt")
 
 class FoundationDbtTranslator(DagsterDbtTranslator):
     """dagster-dbt's translator, plus: models are grouped by their folder (`staging`, `marts`), refresh eagerly after
-    their upstream assets (the raw tables keep the only schedule), and are as fresh as their freshest-required raw
-    table demands (the longest upstream `freshness_lower_bound_delta_seconds`)."""
+    their upstream assets (the raw tables keep the only schedule), and fail freshness after the longest
+    `freshness_lower_bound_delta_seconds` of the raw tables they read."""
 
     def __init__(self, project: Project):
         super().__init__(DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=True))
@@ -76,7 +76,11 @@ def build_dbt_assets(project: Project, target: Target, settings: DbtSettings) ->
     project changed since, never on every load. A project that no longer parses (a broken model, a missing adapter)
     must not stop the loads: its last manifest is used, or, without one, the definitions have no dbt assets; either
     way the error is logged, dbt's runs fail with it, and `foundation doctor` names it."""
-    env = dbt_environment(project, target, settings)
+    try:
+        env = dbt_environment(project, target, settings)
+    except DbtError as exc:  # no profile output for this target: dbt cannot run here at all
+        _LOG.error("the dbt project is left out of the definitions: %s", exc)
+        return None
     try:
         path = prepare_manifest(settings, env)
     except DbtError as exc:
@@ -89,7 +93,7 @@ def build_dbt_assets(project: Project, target: Target, settings: DbtSettings) ->
     manifest = orjson.loads(path.read_bytes())
     # not `prepare_if_dev()`: under `dagster dev` it parses on every load, without the target's environment
     dbt_project = DbtProject(project_dir=settings.project_dir, profiles_dir=settings.profiles_dir,
-                             target=dbt_target_name(target, settings))
+                             target=env["FOUNDATION_TARGET"])
 
     @dbt_assets(manifest=manifest, project=dbt_project, name=f"dbt_{_project_name(settings)}", pool=pool_name(target),
                 dagster_dbt_translator=FoundationDbtTranslator(project))

@@ -9,6 +9,7 @@ import yaml
 
 from data_foundation.config.project import Project
 from data_foundation.dbt.settings import DbtError, DbtSettings
+from data_foundation.errors import mask_secrets
 from data_foundation.dbt.sources_yml import RAW_DATABASE_ENV, dataset_env_var
 from data_foundation.load.destinations import Target
 
@@ -79,7 +80,12 @@ def dbt_environment(project: Project, target: Target, settings: DbtSettings) -> 
 
 def _credentials(target: Target) -> Dict[str, Any]:
     """The destination's credentials as dlt resolves them for a load (env vars, secrets.toml, the target's own)."""
-    config = target.destination.configuration(None, accept_partial=True)
+    try:
+        config = target.destination.configuration(None, accept_partial=True)
+    except Exception as exc:  # dlt's config errors, e.g. a connection string it cannot parse
+        raise DbtError(f"the {target.destination_name} credentials do not resolve for dbt: "
+                       f"{mask_secrets(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__}; "
+                       f"`foundation doctor --target {target.name or target.destination_name}` says more") from None
     credentials = getattr(config, "credentials", None)
     if credentials is None or isinstance(credentials, str):
         return {}
