@@ -20,11 +20,25 @@ from data_foundation.load.destinations import create_target, resolve_target
 
 
 @pytest.fixture(scope="module")
-def dbt_project(jaffle_root, tmp_path_factory):
+def dbt_target(tmp_path_factory):
+    """The target the manifest is prepared for; tests that make the definitions parse again use it too, so dbt parses
+    partially (a full parse, ~9 s, whenever the profile differs: another DuckDB file or user)."""
+    return create_target("duckdb", str(tmp_path_factory.mktemp("parse") / "parse.duckdb"))
+
+
+@pytest.fixture(scope="module")
+def dbt_project(jaffle_root, dbt_target, tmp_path_factory):
     """A copy of the repository's dbt project over the Jaffle Shop root, its manifest prepared as make prepares it."""
     settings = copy_dbt_project(tmp_path_factory.mktemp("dbt") / "project", jaffle_root)
-    target = create_target("duckdb", str(tmp_path_factory.mktemp("parse") / "parse.duckdb"))
-    prepare_manifest(settings, dbt_environment(load_project(jaffle_root), target, settings), force=True)
+    user = os.environ.get("FOUNDATION_USER")
+    os.environ["FOUNDATION_USER"] = "tester"  # as every test sees it (conftest's autouse fixture)
+    try:
+        prepare_manifest(settings, dbt_environment(load_project(jaffle_root), dbt_target, settings), force=True)
+    finally:
+        if user is None:
+            os.environ.pop("FOUNDATION_USER")
+        else:
+            os.environ["FOUNDATION_USER"] = user
     return settings
 
 
@@ -58,12 +72,13 @@ def test_lineage_reads_api_raw_staging_marts(jaffle_root, dbt_project, tmp_path)
     assert ("jaffle_shop/orders", "primary_key_unique_not_null") in checks  # next to foundation's own
 
 
-def test_definitions_read_the_prepared_manifest_and_reparse_only_after_a_change(jaffle_root, dbt_project, tmp_path):
+def test_definitions_read_the_prepared_manifest_and_reparse_only_after_a_change(jaffle_root, dbt_project, dbt_target,
+                                                                                 tmp_path):
     # a copy with the prepared target/ (times kept): the shared project stays as the other tests expect it
     project = DbtSettings.at(shutil.copytree(dbt_project.project_dir, tmp_path / "project"))
     manifest = project.manifest_path
     before = manifest.stat().st_mtime_ns
-    target = create_target("duckdb", str(tmp_path / "w.duckdb"))
+    target = dbt_target
     build_definitions(jaffle_root, target, project)
     assert manifest.stat().st_mtime_ns == before  # no `dbt parse` on load
 
@@ -82,7 +97,7 @@ def test_definitions_read_the_prepared_manifest_and_reparse_only_after_a_change(
     assert "marts/best_customers" in keys and "marts/top_customers" not in keys
 
 
-def test_a_project_that_stops_parsing_does_not_stop_the_loads(jaffle_root, dbt_project, tmp_path, caplog,
+def test_a_project_that_stops_parsing_does_not_stop_the_loads(jaffle_root, dbt_project, dbt_target, tmp_path, caplog,
                                                               monkeypatch):
     """A broken model (or a missing adapter) fails dbt parse: the raw tables keep their assets and schedules, the
     models stay as the last manifest has them (their runs fail with dbt's error), and doctor names the error."""
@@ -90,7 +105,7 @@ def test_a_project_that_stops_parsing_does_not_stop_the_loads(jaffle_root, dbt_p
 
     project = DbtSettings.at(shutil.copytree(dbt_project.project_dir, tmp_path / "project"))
     (project.project_dir / "models" / "marts" / "broken.sql").write_text("select * from {{ ref('stg_orders' }}\n")
-    target = create_target("duckdb", str(tmp_path / "w.duckdb"))
+    target = dbt_target
     with caplog.at_level(logging.ERROR, logger="data_foundation.dbt"):
         keys = {k.to_user_string() for k in build_definitions(jaffle_root, target, project).resolve_asset_graph()
                 .get_all_asset_keys()}
@@ -99,8 +114,8 @@ def test_a_project_that_stops_parsing_does_not_stop_the_loads(jaffle_root, dbt_p
     monkeypatch.chdir(tmp_path)  # no foundation.toml here: the project comes from the environment
     monkeypatch.setenv("FOUNDATION_DBT_PROJECT_DIR", str(project.project_dir))
     check = dbt_check(target, load_project(jaffle_root))
-    assert check.failed and check.detail.startswith("the dbt project does not parse: Encountered an error: "
-                                                    "Compilation Error in model broken (models/marts/broken.sql)")
+    assert check.failed and check.detail.startswith(f"dbt parse failed in {project.project_dir}: Encountered an "
+                                                    "error: Compilation Error in model broken (models/marts/broken.sql)")
 
     project.manifest_path.unlink()  # never parsed: no dbt assets at all, the loads still there
     caplog.clear()
@@ -109,6 +124,12 @@ def test_a_project_that_stops_parsing_does_not_stop_the_loads(jaffle_root, dbt_p
                 .get_all_asset_keys()}
     assert "jaffle_shop/orders" in keys and not [k for k in keys if k.startswith(("staging/", "marts/"))]
     assert "the dbt project is left out of the definitions: dbt parse failed" in caplog.text
+
+    caplog.clear()  # a target profiles.yml has no output for: dbt cannot run, the loads still can
+    with caplog.at_level(logging.ERROR, logger="data_foundation.dbt"):
+        defs = build_definitions(jaffle_root, create_target("filesystem"), project)
+    assert dg.AssetKey(["jaffle_shop", "orders"]) in defs.resolve_asset_graph().get_all_asset_keys()
+    assert "profiles.yml has no output `filesystem`" in caplog.text
 
 
 def test_materializing_everything_builds_marts_that_match_the_raw_data(jaffle_env, jaffle_root, dbt_project,

@@ -209,7 +209,7 @@ def test_package_outside_the_projects_range_is_a_failure(monkeypatch):
     assert not checks["duckdb"].failed
 
 
-def test_the_dbt_project_is_checked_and_a_stale_sources_yml_named(tmp_path, jaffle_root):
+def test_the_dbt_project_is_checked_and_a_stale_sources_yml_named(tmp_path, jaffle_root, monkeypatch):
     root = copy_jaffle(tmp_path / "root")
     copy_dbt_project(tmp_path / "dbt", root)
     (tmp_path / "foundation.toml").write_text('[dbt]\nproject_dir = "dbt"\n')
@@ -217,13 +217,17 @@ def test_the_dbt_project_is_checked_and_a_stale_sources_yml_named(tmp_path, jaff
     assert result.returncode == 0, result.stdout + result.stderr
     lines = checklist(result.stdout)
     assert lines["dbt project"] == ("✓", "dbt/, profile output `dev`, sources.yml up to date")
-    assert "the next definitions load runs `dbt parse`" in flat(result.stdout)  # no manifest prepared yet
+    assert "the manifest was older than the project: prepared it now" in flat(result.stdout)  # none was prepared
     assert lines["Dagster definitions"][1].startswith("17 asset(s) (+5 upstream API asset(s))")  # + 11 models
+
+    # a source added, sources.yml not regenerated: the line fails (in process: the same check, no second doctor run)
+    from data_foundation.cli.doctor.dbt import dbt_check
+    from data_foundation.config.loading import load_project
+    from data_foundation.load.destinations import create_target
 
     write_source(root, "extra", "def rows():\n    yield [{'id': 1}]\n",
                  "resources:\n  extra.rows:\n    entry: data.rows\n")
-    result = foundation("--root", str(root), "doctor", cwd=tmp_path)
-    assert result.returncode == 1
-    mark, detail = checklist(result.stdout)["dbt project"]
-    assert mark == "✗" and "sources.yml is stale: the sources changed since it was generated" in detail
-    assert "→ run `foundation dbt sources` and commit the file" in result.stdout
+    monkeypatch.chdir(tmp_path)
+    check = dbt_check(create_target("duckdb", str(tmp_path / "w.duckdb")), load_project(root))
+    assert check.failed and "sources.yml is stale: the sources changed since it was generated" in check.detail
+    assert check.fixes == ["run `foundation dbt sources` and commit the file"]

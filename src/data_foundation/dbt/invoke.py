@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -14,7 +13,7 @@ import yaml
 
 from data_foundation.dbt.settings import DbtError, DbtSettings
 
-__all__ = ["dbt_executable", "run_dbt", "prepare_manifest", "manifest_is_stale", "parse_error"]
+__all__ = ["dbt_executable", "run_dbt", "prepare_manifest", "manifest_is_stale"]
 
 # what a manifest is parsed from, besides dbt_project.yml: these folders (dbt's defaults)
 _PROJECT_PATHS = {"model-paths": ["models"], "macro-paths": ["macros"], "test-paths": ["tests"],
@@ -64,14 +63,6 @@ def prepare_manifest(settings: DbtSettings, env: Dict[str, str], force: bool = F
             raise DbtError(f"dbt parse failed in {settings.project_dir}: {_last_lines(done.stdout + done.stderr)}")
         settings.manifest_path.touch()  # dbt keeps the file's time when nothing changed
     return settings.manifest_path
-
-
-def parse_error(settings: DbtSettings, env: Dict[str, str]) -> Optional[str]:
-    """dbt's error when the project does not parse, else None; the project's own target/ is left as it is."""
-    with tempfile.TemporaryDirectory(prefix="foundation-dbt-parse-") as scratch:
-        done = run_dbt(["parse", "--quiet", "--no-use-colors", "--target-path", scratch], settings,
-                       {**env, "DBT_LOG_PATH": scratch}, capture=True)
-    return None if done.returncode == 0 else _last_lines(done.stdout + done.stderr)
 
 
 def _sources_of(settings: DbtSettings) -> List[Path]:

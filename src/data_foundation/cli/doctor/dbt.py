@@ -12,7 +12,7 @@ NAME = "dbt project"
 
 def dbt_check(target: Any, project: Optional[Any]) -> Check:
     from data_foundation.dbt.environment import dbt_environment, dbt_target_name, require_adapter
-    from data_foundation.dbt.invoke import manifest_is_stale, parse_error
+    from data_foundation.dbt.invoke import manifest_is_stale, prepare_manifest
     from data_foundation.dbt.settings import DbtError, find_dbt_project
     from data_foundation.dbt.sources_yml import stale_sources
 
@@ -38,13 +38,15 @@ def dbt_check(target: Any, project: Optional[Any]) -> Check:
         return Check(NAME, FAIL, f"{settings.sources_file} is stale: the sources changed since it was generated",
                      fixes=["run `foundation dbt sources` and commit the file"])
     notes = []
-    if manifest_is_stale(settings):
-        error = parse_error(settings, dbt_environment(project, target, settings)) if project is not None else None
-        if error:
-            return Check(NAME, FAIL, f"the dbt project does not parse: {first_lines(error, 4)}",
+    if manifest_is_stale(settings) and project is not None:
+        # what the definitions check right after would do anyway, once: parse, and say what fails
+        try:
+            prepare_manifest(settings, dbt_environment(project, target, settings))
+        except DbtError as exc:
+            return Check(NAME, FAIL, first_lines(str(exc), 4),
                          fixes=["fix it, then `foundation dbt prepare`; meanwhile the definitions keep the models of "
-                                "the last manifest, whose dbt runs fail"])
-        notes.append("the manifest is older than the project: the next definitions load runs `dbt parse` (a few "
-                     "seconds); `foundation dbt prepare` writes it now")
+                                "the last manifest (their dbt runs fail), or leave them out without one"])
+        notes.append("the manifest was older than the project: prepared it now, as the next definitions load would "
+                     "have (`foundation dbt prepare`)")
     return Check(NAME, OK, f"{settings.project_dir.name}/, profile output `{output}`, sources.yml up to date",
                  notes=notes)
