@@ -114,8 +114,9 @@ def test_a_project_that_stops_parsing_does_not_stop_the_loads(jaffle_root, dbt_p
     monkeypatch.chdir(tmp_path)  # no foundation.toml here: the project comes from the environment
     monkeypatch.setenv("FOUNDATION_DBT_PROJECT_DIR", str(project.project_dir))
     check = dbt_check(target, load_project(jaffle_root))
-    assert check.failed and check.detail.startswith(f"dbt parse failed in {project.project_dir}: Encountered an "
-                                                    "error: Compilation Error in model broken (models/marts/broken.sql)")
+    assert check.failed and check.detail.startswith(
+        f"dbt parse failed in {project.project_dir}: Encountered an error: Compilation Error in model broken "
+        "(models/marts/broken.sql)")
 
     project.manifest_path.unlink()  # never parsed: no dbt assets at all, the loads still there
     caplog.clear()

@@ -65,8 +65,9 @@ def errors(options: Options) -> Iterator[None]:
         raise
     except ValidationFailed as exc:
         print_errors(err_console, exc.problems)
-        err_console.print(f"[red]{len(exc.problems)} problem(s) found.[/] Fix {'it' if len(exc.problems) == 1 else 'them'}"
-                          f" and run `foundation {options.command}` again.")
+        which = "it" if len(exc.problems) == 1 else "them"
+        err_console.print(f"[red]{len(exc.problems)} problem(s) found.[/] Fix {which} and run "
+                          f"`foundation {options.command}` again.")
         _exit(exc, options)
     except KeyboardInterrupt:
         err_console.print("[red]Interrupted.[/]")
