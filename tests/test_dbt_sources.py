@@ -6,6 +6,7 @@ import os
 import re
 
 import duckdb
+import pytest
 import yaml
 
 from conftest import copy_dbt_project, copy_jaffle, write_source
@@ -263,3 +264,20 @@ def test_credentials_dlt_cannot_parse_are_one_line_without_the_secret(jaffle_roo
     assert done.returncode == 1 and "Traceback" not in done.stderr and "looks like a bug" not in done.stderr
     assert "the postgres credentials do not resolve for dbt" in flat(done.stderr)
     assert secret not in done.stdout + done.stderr
+
+
+def test_a_sources_yml_that_cannot_be_read_or_written_is_a_readable_error(tmp_path):
+    from data_foundation.dbt.settings import DbtError, DbtSettings
+    from data_foundation.dbt.sources_yml import stale_sources, write_sources
+
+    root = write_source(tmp_path / "root", "sensors", DATA_PY, SOURCES_YAML)
+    project = load_project(root)
+    (tmp_path / "dbt" / "models").mkdir(parents=True)
+    settings = DbtSettings.at(tmp_path / "dbt")
+    settings.sources_file.write_bytes(b"\xff\xfe not UTF-8")
+    with pytest.raises(DbtError, match="cannot read it .*run `foundation dbt sources` to write it again"):
+        stale_sources(project, settings)
+    settings.sources_file.unlink()
+    settings.sources_file.mkdir()  # a folder where the file should be
+    with pytest.raises(DbtError, match="sources.yml: cannot write it"):
+        write_sources(project, settings)
