@@ -53,8 +53,7 @@ def _profile_outputs(settings: DbtSettings) -> Optional[Dict[str, Any]]:
     why)."""
     try:
         profiles = yaml.safe_load((settings.profiles_dir / "profiles.yml").read_text(encoding="utf-8")) or {}
-        project = yaml.safe_load((settings.project_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
-        return dict(profiles[project["profile"]]["outputs"])
+        return dict(profiles[settings.project_config()["profile"]]["outputs"])
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
         return None
 

@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-import yaml
-
 from data_foundation.dbt.settings import DbtError, DbtSettings
 
 __all__ = ["dbt_executable", "run_dbt", "prepare_manifest", "manifest_is_stale"]
@@ -77,13 +75,10 @@ def _sources_of(settings: DbtSettings) -> List[Path]:
 
 def _project_folders(settings: DbtSettings) -> List[Path]:
     """The folders dbt parses, as dbt_project.yml sets them (`model-paths: [...]`), else dbt's defaults."""
-    try:
-        config = yaml.safe_load((settings.project_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        config = {}
+    config = settings.project_config()
     folders = []
     for key, default in _PROJECT_PATHS.items():
-        value = config.get(key) if isinstance(config, dict) else None
+        value = config.get(key)
         names = value if isinstance(value, list) and all(isinstance(v, str) for v in value) else default
         folders.extend(settings.project_dir / name for name in names)
     return folders

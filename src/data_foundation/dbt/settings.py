@@ -3,7 +3,9 @@
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Optional
+
+import yaml
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -48,6 +50,14 @@ class DbtSettings:
     @property
     def manifest_path(self) -> Path:
         return self.project_dir / "target" / "manifest.json"
+
+    def project_config(self) -> Dict[str, Any]:
+        """dbt_project.yml as a mapping; empty when it cannot be read (dbt itself says why when it runs)."""
+        try:
+            config = yaml.safe_load((self.project_dir / "dbt_project.yml").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            return {}
+        return config if isinstance(config, dict) else {}
 
 
 def find_dbt_project(config_dir: Optional[Path] = None) -> Optional[DbtSettings]:
