@@ -30,15 +30,9 @@ def dbt_target(tmp_path_factory):
 def dbt_project(jaffle_root, dbt_target, tmp_path_factory):
     """A copy of the repository's dbt project over the Jaffle Shop root, its manifest prepared as make prepares it."""
     settings = copy_dbt_project(tmp_path_factory.mktemp("dbt") / "project", jaffle_root)
-    user = os.environ.get("FOUNDATION_USER")
-    os.environ["FOUNDATION_USER"] = "tester"  # as every test sees it (conftest's autouse fixture)
-    try:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FOUNDATION_USER", "tester")  # as every test sees it (conftest's autouse fixture)
         prepare_manifest(settings, dbt_environment(load_project(jaffle_root), dbt_target, settings), force=True)
-    finally:
-        if user is None:
-            os.environ.pop("FOUNDATION_USER")
-        else:
-            os.environ["FOUNDATION_USER"] = user
     return settings
 
 
