@@ -110,6 +110,7 @@ class ResourceSpec(_Model):
     max_table_nesting: Optional[int] = Field(default=None, ge=0)
     parallelized: bool = False  # dlt runs the generator in a worker thread: fetching overlaps processing
     arrow: bool = False  # pages of flat dicts become pyarrow tables: dlt's fast path (see README)
+    columnar: bool = True  # pages of dicts load as Arrow tables when that loads exactly what dlt's normalizer would
     pii: Optional[PiiSpec] = None
     description: Optional[str] = None
     owners: NameList = Field(default_factory=list)

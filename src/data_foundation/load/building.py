@@ -29,6 +29,7 @@ from dlt.extract.incremental import Incremental
 from dlt.extract.items_transform import MapItem
 
 from data_foundation.config.project import ResourceDef, SourceDef
+from data_foundation.load.columnar import ColumnarPages, transformer_function, unfit_resource
 from data_foundation.load.pii import (PII_SALT_ENV, PII_SALT_KEY, PiiAudit, PiiMasker, PiiRowTypeRefused,
                                       PiiSaltMissing, pii_hash)
 from data_foundation.load.session import RunFailed
@@ -108,6 +109,9 @@ def build_resource(resource: ResourceDef, parent: Optional[DltResource] = None,
         if pii_audit is not None:
             pii_audit.maskers.append(masker)
         built.add_step(_PiiStep(masker))
+    convert = spec.columnar and not spec.arrow and unfit_resource(
+        spec.dlt_write_disposition(), spec.max_table_nesting, spec.schema_contract) is None
+    built.add_step(ColumnarPages(resource.name, merge=spec.disposition == "merge", convert=convert))
     return built
 
 
@@ -122,13 +126,16 @@ def resource_function(resource: ResourceDef) -> Callable:
     function = resource.function
     signature = inspect.signature(function)
     incremental = resource.spec.incremental is not None
-    if _yields(function) and not (incremental and _unfit_incremental(signature)):
-        return function
-    return _adapt(function, _signature_for_dlt(signature, incremental), added="incremental" not in signature.parameters)
+    if not _yields(function) or (incremental and _unfit_incremental(signature)):
+        function = _adapt(function, _signature_for_dlt(signature, incremental),
+                          added="incremental" not in signature.parameters)
+    return transformer_function(function) if resource.spec.data_from else function
 
 
 def _bind(unbound: DltResource, resource: ResourceDef, keyword_arguments: Optional[Dict[str, Any]]) -> DltResource:
     kwargs = {**resource.spec.keyword_arguments, **(keyword_arguments or {})}
+    if resource.spec.data_from:
+        kwargs["meta"] = None  # bound, so dlt passes each item's meta on (`columnar.transformer_function` reads it)
     try:
         return unbound(*resource.spec.arguments, **kwargs)
     except TypeError as exc:  # validation checked the YAML's: these are a run's overrides (Dagster's launchpad)

@@ -309,9 +309,8 @@ DLT_DEFAULTS: Dict[str, Any] = {
     # extract's intermediate files (read once by normalize, then deleted) are gzipped at level 9 by default: ~2 s CPU
     # of the 150k-row Jaffle Shop load (half of extract) for nothing. Loader files keep dlt's default.
     "sources.data_writer.disable_compression": True,
-    # arrow items (`arrow: true`, or a generator yielding tables) get `_dlt_load_id` like rows do, so every table
-    # can be traced to its load in `_dlt_loads`
-    "normalize.parquet_normalizer.add_dlt_load_id": True,
+    # arrow items get `_dlt_load_id` like rows do from `load.columnar.ColumnarPages`, a step of every resource: dlt's
+    # `normalize.parquet_normalizer.add_dlt_load_id` would stamp the columnar path's child tables too, which rows don't
 }
 
 
