@@ -26,6 +26,7 @@ import inspect
 import logging
 import secrets
 from itertools import chain
+from operator import itemgetter
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import dlt
@@ -281,8 +282,7 @@ class _Converter:
         if len(set().union(*rows)) != len(keys):  # keys that only later rows have: all keys, in order of appearance
             keys = list(dict.fromkeys(chain.from_iterable(rows)))
         try:
-            array = pa.StructArray.from_arrays([pa.array([row.get(key) for row in rows]) for key in keys],
-                                               names=keys)
+            array = pa.StructArray.from_arrays([pa.array(_column(rows, key)) for key in keys], names=keys)
         except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
             raise Unfit(f"Arrow cannot type the page: {exc}") from None
         table = self.naming.normalize_table_identifier(dlt.current.resource_name())
@@ -430,6 +430,13 @@ def _random_ids(count: int) -> pa.Array:
     encoded = base64.b64encode(secrets.token_bytes(12 * count))
     offsets = pa.array(range(0, 16 * (count + 1), 16), pa.int32()).buffers()[1]
     return pc.utf8_slice_codeunits(pa.StringArray.from_buffers(count, offsets, pa.py_buffer(encoded)), 0, 14)
+
+
+def _column(rows: List[Dict[str, Any]], key: str) -> List[Any]:
+    try:
+        return list(map(itemgetter(key), rows))  # in C; a row without the key needs `get`
+    except KeyError:
+        return [row.get(key) for row in rows]
 
 
 def _dig(row: Any, keys: Tuple[str, ...]) -> Any:
