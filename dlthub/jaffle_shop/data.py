@@ -7,9 +7,13 @@ Configuration (dlt providers: env vars, `.dlt/config.toml`), injected by dlt int
 - `sources.jaffle_shop.page_size` (default 1000), `request_timeout` (s, default 30),
   `max_attempts` (default 6) and `backoff_factor` (s, default 1.0) for retries on 429, 5xx and dropped connections
   (`Retry-After` is respected).
+- `sources.jaffle_shop.concurrency` (default 4): requests in flight per table (`data_foundation.pages`: pages are
+  fetched ahead in threads and yielded in order), and for orders `window_days` (default 7): orders are read in
+  windows of that many days (`start_date`/`end_date`), the newest window open-ended.
 A setting under a table's name (`sources.jaffle_shop.orders.page_size`) applies to that table only.
 """
 
+import datetime as dt
 from typing import Any, Dict, Iterator, List, Optional
 
 import dlt
@@ -17,6 +21,8 @@ from dlt.common.jsonpath import compile_path
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.paginators import HeaderLinkPaginator
+
+from data_foundation.pages import paginate_date_windows, paginate_pages
 
 PRODUCTION_URL = "https://jaffle-shop.dlthub.com/api/v1"
 
@@ -26,25 +32,41 @@ _WHOLE_RESPONSE = compile_path("$")
 
 
 def fetch(endpoint: str, base_url: str = PRODUCTION_URL, page_size: int = 1000, request_timeout: float = 30.0,
-          max_attempts: int = 6, backoff_factor: float = 1.0) -> Iterator[List[Dict[str, Any]]]:
-    """All rows of a paginated endpoint (`customers`, `products`, `stores`, `supplies`), one page at a time."""
+          max_attempts: int = 6, backoff_factor: float = 1.0, concurrency: int = 4) -> Iterator[List[Dict[str, Any]]]:
+    """All rows of a paginated endpoint (`customers`, `products`, `stores`, `supplies`), page by page.
+
+    The first page alone (one request when it is the only one); when there are more, `/row-counts` tells how many
+    and the other pages are fetched `concurrency` at a time by page number, yielded in order (the first page
+    without a next link is the last). These tables are read whole on every run.
+    """
+    _check_page_size(page_size)
     client = _client(base_url, request_timeout, max_attempts, backoff_factor)
-    yield from _pages(client, endpoint, page_size)
+
+    def total() -> int:
+        return row_counts(base_url, request_timeout, max_attempts, backoff_factor).get(endpoint, 0)
+
+    yield from paginate_pages(client, endpoint, page_size, concurrency=concurrency, total=total)
 
 
 def fetch_orders(incremental: Optional[dlt.sources.incremental[str]] = None, base_url: str = PRODUCTION_URL,
                  page_size: int = 1000, request_timeout: float = 30.0, max_attempts: int = 6,
-                 backoff_factor: float = 1.0) -> Iterator[List[Dict[str, Any]]]:
+                 backoff_factor: float = 1.0, concurrency: int = 4,
+                 window_days: int = 7) -> Iterator[List[Dict[str, Any]]]:
     """Orders with their items, from the day of the last loaded `ordered_at` on.
 
-    The API filters on whole days (`start_date`, inclusive), so the last loaded day is fetched again and the
-    merge on `id` keeps one row per order.
+    The API filters on whole days (`start_date`, `end_date`, inclusive), so the last loaded day is fetched again
+    and the merge on `id` keeps one row per order. When more than one page is new, the orders are read in windows
+    of `window_days` days, `concurrency` windows at a time, yielded in date order (the cursor never passes a window
+    that failed); the newest window is read open-ended, so orders added during the run are not missed.
     """
-    params = {}
-    if incremental is not None and incremental.start_value:
-        params["start_date"] = str(incremental.start_value)[:10]
+    _check_page_size(page_size)
     client = _client(base_url, request_timeout, max_attempts, backoff_factor)
-    yield from _pages(client, "orders", page_size, params)
+    if incremental is None or not incremental.start_value:
+        yield from _pages(client, "orders", page_size)
+        return
+    start = dt.date.fromisoformat(str(incremental.start_value)[:10])
+    yield from paginate_date_windows(client, "orders", start, window_days, params={"page_size": page_size},
+                                     concurrency=concurrency)
 
 
 def order_items(orders: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -80,9 +102,12 @@ def _client(base_url: str, request_timeout: float, max_attempts: int, backoff_fa
                       data_selector=_WHOLE_RESPONSE)
 
 
-def _pages(client: RESTClient, endpoint: str, page_size: int,
-           params: Optional[Dict[str, Any]] = None) -> Iterator[List[Dict[str, Any]]]:
+def _check_page_size(page_size: int) -> None:
     if page_size < 1:  # the API answers page_size=0 with [] and a next link: an endless loop
         raise ValueError(f"sources.jaffle_shop.page_size must be >= 1, got {page_size}")
+
+
+def _pages(client: RESTClient, endpoint: str, page_size: int,
+           params: Optional[Dict[str, Any]] = None) -> Iterator[List[Dict[str, Any]]]:
     for page in client.paginate(endpoint, params={"page_size": page_size, **(params or {})}):
         yield list(page)
