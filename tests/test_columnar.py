@@ -67,6 +67,7 @@ def _shapes() -> Dict[str, List[List[List[Dict[str, Any]]]]]:
                          {"id": 2, "t": "2024-06-01T12:30:00Z", "u": "2024-01-02 11:00:00",
                           "w": "2023-12-31T23:00:00-01:00"}]]],
         "timestamp_then_text": [[[{"id": 1, "t": "2024-01-01T00:00:00"}, {"id": 2, "t": "not a time"}]]],
+        "impossible_date": [[[{"id": 1, "t": "2024-01-01T00:00:00"}, {"id": 2, "t": "2024-02-30T00:00:00"}]]],
         "text_then_timestamp": [[[{"id": 1, "t": "hello"}, {"id": 2, "t": "2024-01-01T00:00:00"}]]],
         "date_strings": [[[{"id": 1, "d": "2024-01-01"}, {"id": 2, "d": "2024-01-02"}]]],
         "decimal_strings": [[[{"id": 1, "amount": "10.25"}, {"id": 2, "amount": "3.10"}]]],
@@ -199,7 +200,7 @@ FALLBACKS = {
     "bool_and_int": "Arrow cannot type the page", "mixed_types": "Arrow cannot type the page",
     "collision": "two fields normalize to `a_b`", "int_then_float": "column `v` may start with an int",
     "list_of_lists": "a list of lists", "list_with_nulls": "a null in a list of objects",
-    "timestamp_then_text": "column `t`: timestamps in more than one form",
+    "timestamp_then_text": "column `t`: timestamps in more than one form", "impossible_date": "Arrow: ",
     "type_change_across_pages": "column `v` is bigint, the page has text",
 }
 
@@ -215,7 +216,7 @@ def test_columnar_loads_what_dlt_loads(tmp_path: Path, monkeypatch: pytest.Monke
     fell_back = {r.getMessage().split(":")[0].split(".")[-1]: r.getMessage() for r in caplog.records
                  if r.name == "data_foundation.columnar"}
     assert sorted(fell_back) == sorted(FALLBACKS)
-    assert all(FALLBACKS[shape] in message for shape, message in fell_back.items()), fell_back
+    assert {s: m for s, m in fell_back.items() if FALLBACKS[s] not in m} == {}
     slow = _tables(_load(tmp_path, SHAPES, False, monkeypatch))
     assert sorted(fast) == sorted(slow)
     mismatched = [name for name in slow if fast[name][0] != slow[name][0]]

@@ -124,9 +124,9 @@ class ColumnarPages(ItemTransform[Any, Dict[str, Any]]):
                 _declare_resource(schema, dlt.current.get_resource())
                 self.declared = True
             tables = _Converter(schema, _load_id(), self.merge).page(rows)
-        except Unfit as exc:
-            self.unfit = str(exc)
-            log.debug("resource %s: dlt normalizes the dicts: %s", self.resource_name, exc)
+        except (Unfit, pa.ArrowException, ValueError, TypeError, OverflowError) as exc:  # e.g. a cast Arrow refuses
+            self.unfit = str(exc) if isinstance(exc, Unfit) else f"Arrow: {exc}"
+            log.debug("resource %s: dlt normalizes the dicts: %s", self.resource_name, self.unfit)
             return item
         return _emit(tables, rows, schema)
 
