@@ -82,6 +82,8 @@ def _shapes() -> Dict[str, List[List[List[Dict[str, Any]]]]]:
         "merge_runs": [[_nested(rng, 10)], [_nested(rng, 6, 4)]],
         "json_hint": [[[{"id": 1, "raw": {"a": [1, 2]}, "l": [1, 2.5]}, {"id": 2, "raw": None, "l": []}]]],
         "hinted": [[[{"id": 1, "ts": "2024-01-01T00:00:00", "d": 1, "big": 2}]]],
+        "numbers_as_text": [[[{"id": 1, "n": "12", "x": "1.5"}, {"id": 2, "n": "-0034", "x": "-2"}]]],
+        "number_text_dlt_reads": [[[{"id": 1, "n": "1_000"}, {"id": 2, "n": " 7 "}]]],
     }
     return shapes
 
@@ -131,6 +133,8 @@ MERGE = {"merge_runs", "nested", "random_0", "random_1", "random_2"}
 EXTRA = {
     "json_hint": "columns: {raw: {data_type: json}, l: {data_type: json}}",
     "hinted": "columns: {ts: {data_type: timestamp}, d: {data_type: double}}",
+    "numbers_as_text": "columns: {n: {data_type: bigint}, x: {data_type: double}}",
+    "number_text_dlt_reads": "columns: {n: {data_type: bigint}}",
 }
 
 
@@ -202,6 +206,7 @@ FALLBACKS = {
     "list_of_lists": "a list of lists", "list_with_nulls": "a null in a list of objects",
     "timestamp_then_text": "column `t`: timestamps in more than one form", "impossible_date": "Arrow: ",
     "type_change_across_pages": "column `v` is bigint, the page has text",
+    "number_text_dlt_reads": "column `n` is bigint, the page has text that is not a plain number",
 }
 
 
@@ -209,6 +214,7 @@ def test_columnar_loads_what_dlt_loads(tmp_path: Path, monkeypatch: pytest.Monke
                                        caplog: pytest.LogCaptureFixture) -> None:
     """Every shape, one resource each, loaded twice (two runs where a shape has them): the same tables."""
     caplog.set_level(logging.DEBUG, logger="data_foundation.columnar")
+    monkeypatch.setattr(logging.getLogger("dlt"), "handlers", [caplog.handler])  # dlt's own handler may not propagate
     fast = _tables(_load(tmp_path, SHAPES, True, monkeypatch))
     # dlt warns when the hints it reads from an Arrow table differ from the schema's: the tables declare dlt's
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]

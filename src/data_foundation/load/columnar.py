@@ -41,7 +41,7 @@ from dlt.common.storages.exceptions import CurrentLoadPackageStateNotAvailable
 from dlt.common.schema.typing import C_DLT_ID, C_DLT_LOAD_ID
 from dlt.common.schema.utils import has_column_with_prop, new_table, normalize_table_identifiers
 from dlt.common.schema.detections import is_iso_timestamp
-from dlt.extract.hints import TableNameMeta, make_hints
+from dlt.extract.hints import NATURAL_CALLABLES, TableNameMeta, make_hints
 from dlt.extract.items import DataItemWithMeta
 from dlt.extract.items_transform import ItemTransform
 
@@ -52,10 +52,23 @@ log = logging.getLogger("data_foundation.columnar")
 _NAIVE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?$"
 _ZONED = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
 _UTC = pa.timestamp("us", tz="UTC")
+_NUMBERS = {"bigint": (r"^-?\d{1,18}$", pa.int64()), "double": (r"^-?\d{1,15}(\.\d{1,15})?$", pa.float64())}
 _SCALARS = {pa.bool_(): "bool", pa.int64(): "bigint", pa.float64(): "double", pa.string(): "text"}
 # precision dlt records when it reads these types from Arrow; the dict path records none
 _ARROW_PRECISION = {"bigint": (None, 64), "double": (None, 53), "timestamp": (None, 6), "bool": (None,),
                     "text": (None,), "json": (None,)}
+
+
+# dlt resources whose `json` columns are written as JSON text: dlt warns on every page that the Arrow type (text)
+# differs from the schema's (json) and that the schema's is kept, which is the intent (see `_QuietJsonAsText`)
+_JSON_AS_TEXT: set = set()
+
+
+class _QuietJsonAsText(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage() if record.levelno == logging.WARNING else ""
+        return not any(message.startswith(f"In resource: {name}, when merging arrow schema with dlt schema")
+                       for name in _JSON_AS_TEXT)
 
 
 class Unfit(Exception):
@@ -98,6 +111,7 @@ class ColumnarPages(ItemTransform[Any, Dict[str, Any]]):
 
     def __init__(self, resource_name: str, merge: bool, convert: bool) -> None:
         super().__init__(lambda item: item)
+        _quiet_dlt_json_warning()
         self.resource_name = resource_name
         self.merge = merge
         self.convert = convert
@@ -131,8 +145,15 @@ class ColumnarPages(ItemTransform[Any, Dict[str, Any]]):
         return _emit(tables, rows, schema)
 
 
+def _quiet_dlt_json_warning() -> None:
+    dlt_logger = logging.getLogger("dlt")
+    if not any(isinstance(f, _QuietJsonAsText) for f in dlt_logger.filters):
+        dlt_logger.addFilter(_QuietJsonAsText())
+
+
 def _declare_resource(schema: Schema, resource: Any) -> None:
-    if resource.has_dynamic_table_name or resource._table_has_other_dynamic_hints:
+    if resource.has_dynamic_table_name or any(callable(hint) for name, hint in (resource._hints or {}).items()
+                                              if name not in NATURAL_CALLABLES):
         raise Unfit("hints computed from the data")
     schema.update_table(normalize_table_identifiers(resource.compute_table_schema(), schema.naming),
                         normalize_identifiers=False)
@@ -379,6 +400,11 @@ class _Converter:
             return pc.cast(values, pa.float64(), safe=False)
         if wanted == "timestamp" and found == "text" and column.get("timezone", True):
             return self._timestamps(name, values)
+        if wanted in _NUMBERS and found == "text":  # what dlt's int()/float() of the text gives, for plain numbers
+            pattern, arrow_type = _NUMBERS[wanted]
+            if pc.all(pc.match_substring_regex(values.drop_null(), pattern)).as_py() is False:
+                raise Unfit(f"column `{name}` is {wanted}, the page has text that is not a plain number")
+            return pc.cast(values, arrow_type)
         raise Unfit(f"column `{name}` is {wanted}, the page has {found}")
 
     @staticmethod
@@ -401,6 +427,7 @@ class _Converter:
     def _json(self, rows: Optional[Sequence[Any]], keys: Tuple[str, ...], name: str) -> pa.Array:
         if rows is None:
             raise Unfit(f"json column `{name}` in a child table")
+        _JSON_AS_TEXT.add(dlt.current.resource_name())
         return pa.array([None if (v := _dig(row, keys)) is None else json.dumps(v) for row in rows], pa.string())
 
     @staticmethod
