@@ -529,6 +529,14 @@ def check_concurrency(lane: Lane, result: Result) -> None:
         assert instance.event_log_storage.get_concurrency_info("foundation_snowflake").slot_count == 4
 
 
+def check_backfill_pool(lane: Lane, result: Result) -> None:
+    """docs/backfills.md: the pool limit is set in the instance of `foundation dagster` (./.dagster_home)."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(lane.path / ".dagster_home")) as instance:
+        assert instance.event_log_storage.get_concurrency_info("events_backfill").slot_count == 4
+
+
 def check_key_pair(lane: Lane, result: Result) -> None:
     for name, value in json.loads(result.stdout).items():
         if name.endswith("PRIVATE_KEY"):
@@ -598,6 +606,10 @@ LANES: Dict[str, Tuple[str, List[Step]]] = {
     ]),
     "backfill": ("backfill.duckdb", [
         (BACKFILL, Spec(check=check_backfill, done="backfill", waits=("dagster_home",))),
+    ]),
+    "pools": ("pools.duckdb", [
+        ("dagster instance concurrency set events_backfill 4", Spec(check=check_backfill_pool,
+                                                                    waits=("dagster_home",))),
     ]),
     "vm": ("vm.duckdb", [
         ("export DAGSTER_HOME=/srv/dagster FOUNDATION_TARGET=prod FOUNDATION_SOURCES_ROOT=/srv/app/dlthub", Spec(

@@ -71,6 +71,9 @@ class PartitionSpec(_Model):
     end: Optional[str] = None
     start_argument: str = "start_date"
     end_argument: str = "end_date"
+    # a backfill's runs: None = the whole range in one run (Dagster's single-run backfill policy); N = one run per N
+    # partitions, run side by side up to the source's pool limit, each with dlt state of its own (docs/backfills.md)
+    max_partitions_per_run: Optional[PositiveInt] = None
 
     @field_validator("start", "end", mode="before")
     @classmethod

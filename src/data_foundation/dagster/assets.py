@@ -17,6 +17,7 @@ from data_foundation.load.running import step_errors
 from data_foundation.load.session import load_session
 from data_foundation.config.arguments import takes_keyword
 from data_foundation.config.dagster_meta import PARTITION_FORMATS, PartitionSpec
+from data_foundation.dagster.partition_runs import destination_lock, lock_destination_steps, partition_pipeline_source
 
 __all__ = ["LoadConfig", "build_source_assets", "build_upstream_specs", "pool_name"]
 
@@ -37,7 +38,9 @@ def pool_name(target: Target) -> str:
 def build_source_assets(source: SourceDef, target: Target) -> dg.AssetsDefinition:
     """The source's tables as one multi-asset. No dlt source or pipeline is built here: the specs come from
     sources.yaml, and each run builds a fresh dlt source (dagster issue 34052) and its pipeline. The partitions,
-    retry policy and pool of the multi-asset are the source's `meta.dagster`; a resource cannot set them."""
+    backfill policy, retry policy and pool of the multi-asset are the source's `meta.dagster`; a resource cannot set
+    them. A run of a partitioned source has a dlt pipeline of its own, and every run holds the destination's write
+    lock only while it opens the destination (`partition_runs`): a backfill's runs go side by side."""
     translator = FoundationTranslator(source, target.destination_name)
     specs = [translator.resource_spec(resource) for resource in source.resources]
     partition, retry = source.dagster.partition, source.dagster.retry
@@ -48,7 +51,7 @@ def build_source_assets(source: SourceDef, target: Target) -> dg.AssetsDefinitio
         specs=specs,
         can_subset=True,
         partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run() if partitions_def else None,
+        backfill_policy=_backfill_policy(partition) if partition else None,
         retry_policy=dg.RetryPolicy(max_retries=retry.max_retries, delay=retry.delay_seconds) if retry else None,
         pool=source.dagster.pool or pool_name(target),
     )
@@ -60,9 +63,14 @@ def build_source_assets(source: SourceDef, target: Target) -> dg.AssetsDefinitio
                 taken = {k: v for k, v in window.items() if takes_keyword(resource, k)}
                 overrides[resource.table] = {**taken, **overrides.get(resource.table, {})}
         audit = PiiAudit()
-        # the same guard rails as `foundation run`: one run per source and dataset, local state that agrees with the
-        # destination, an interrupted load completed first, secrets masked in whatever fails
-        with _masked_failure(source, target), load_session(source, target) as session:
+        # the same guard rails as `foundation run`: one run per source (a partitioned source: per partition) and
+        # dataset, local state that agrees with the destination, an interrupted load completed first, secrets masked
+        # in whatever fails; the destination's write lock held while a step opens the destination
+        pipeline_source = partition_pipeline_source(source, *context.partition_key_range) if partition else source
+        with _masked_failure(source, target), contextlib.ExitStack() as stack:
+            with destination_lock(target, target.dataset_name(source.dataset_name)):
+                session = stack.enter_context(load_session(pipeline_source, target))
+            lock_destination_steps(session.pipeline, target)
             for warning in session.warnings:
                 context.log.warning(warning)
             if session.resumed:
@@ -120,6 +128,14 @@ def _with_zero_rows(event: Any) -> Any:
                                     check_results=event.check_results, data_version=event.data_version,
                                     tags=event.tags)
     return event
+
+
+def _backfill_policy(partition: PartitionSpec) -> dg.BackfillPolicy:
+    """A backfill as one run over the whole range (the default), or as runs of `max_partitions_per_run` partitions
+    each, which the run queue and the source's pool run side by side."""
+    if partition.max_partitions_per_run is None:
+        return dg.BackfillPolicy.single_run()
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=partition.max_partitions_per_run)
 
 
 def _partitions_def(partition: PartitionSpec) -> dg.PartitionsDefinition:

@@ -10,6 +10,7 @@ from data_foundation.load.destinations import Target
 from data_foundation.config.project import ResourceDef, SourceDef
 from data_foundation.load.reconcile import Reconciliation, reconcile
 from data_foundation.load.session import create_pipeline
+from data_foundation.dagster.partition_runs import destination_lock
 
 __all__ = ["build_checks", "CHECK_PRIMARY_KEY", "CHECK_RECONCILE", "CHECK_SCHEMA"]
 
@@ -42,7 +43,8 @@ def _evaluate_source(source: SourceDef, target: Target, check_keys: List[dg.Asse
                      owners: Dict[dg.AssetKey, Any]) -> Iterator[dg.AssetCheckResult]:
     pipeline = create_pipeline(source, target)
     wants_reconcile = any(k.name == CHECK_RECONCILE for k in check_keys)
-    with pipeline.sql_client() as client:
+    # the destination's write lock: a DuckDB file being loaded by another run cannot be opened, not even to read
+    with destination_lock(target, pipeline.dataset_name), pipeline.sql_client() as client:
         expected = reconcile(source, _row_counts(client, source)) if wants_reconcile else None
         previous, current = _last_two_schemas(client, pipeline.default_schema_name or source.name)
         for check_key in check_keys:
