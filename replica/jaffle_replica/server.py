@@ -20,10 +20,18 @@ Test controls (Python API on :class:`JaffleReplica`, and HTTP under ``/_control/
 ``POST /_control/add_day[?orders=N]``, ``POST /_control/latency?ms=50``,
 ``POST /_control/fault?status=503&count=1&after=0&path_prefix=/api/v1/&retry_after=1&drop=0``,
 ``POST /_control/clear_faults``, ``POST /_control/reset``, ``GET /_control/requests``,
-``GET /_control/state``, and for schema drift
+``GET /_control/state``, ``POST /_control/cpu?per_order_ms=1.3`` (see below), and for schema drift
 ``POST /_control/field?entity=stores&name=manager&value="Ann"`` (``value`` is JSON: adds or
 overrides a top-level field in every row of the entity served from then on) and
 ``POST /_control/clear_fields[?entity=stores]``.
+
+CPU-bound mode (``cpu_per_order_ms``, ``jaffle-api --cpu-per-order-ms 1.3``, ``POST /_control/cpu?per_order_ms=``;
+off, 0, by default): the real service runs one item query per order it serves, on one worker, and needs ~80 s for
+all 61,948 orders at page_size 100 (about 1.3 ms per order). In this mode every order in a response (a page of
+``/orders`` or one ``/orders/<id>``) costs ``cpu_per_order_ms`` of busy CPU in the replica, spent under one lock
+per replica: concurrent requests queue for it as they would for a single worker, so fetching pages in parallel
+cannot make the server faster than ``orders x cpu_per_order_ms``.  The cost is paid after ``latency_ms`` and any
+fault, before the response is sent.  Other endpoints cost nothing extra.
 """
 
 from __future__ import annotations
@@ -132,9 +140,13 @@ class JaffleReplica:
         latency_ms: float = 0,
         host: str = "127.0.0.1",
         port: int = 0,
+        cpu_per_order_ms: float = 0,
     ) -> None:
         self.scale = scale
         self.latency_ms = latency_ms
+        #: CPU-bound mode: busy CPU per order served, one request at a time (0: off)
+        self.cpu_per_order_ms = cpu_per_order_ms
+        self._worker = threading.Lock()  # the "single worker" the CPU-bound mode queues requests on
         self.host = host
         self._requested_port = port
         self._lock = threading.RLock()
@@ -234,6 +246,18 @@ class JaffleReplica:
             st = self.state
             fields = {k: v for k, v in st.fields.items() if entity is not None and k != entity}
             self._state = replace(st, fields=fields)
+
+    # -- CPU-bound mode ---------------------------------------------------------------------
+    def _spend_cpu(self, orders: int) -> None:
+        """Busy CPU for ``orders`` orders served, one request at a time (the real service's single worker)."""
+        per_order = self.cpu_per_order_ms
+        if not per_order or orders <= 0:
+            return
+        seconds = orders * per_order / 1000.0
+        with self._worker:
+            deadline = time.perf_counter() + seconds
+            while time.perf_counter() < deadline:
+                pass
 
     # -- faults / latency / request log ------------------------------------------------------
     def inject_fault(
@@ -357,9 +381,17 @@ class JaffleReplica:
         return f"JaffleReplica(scale={self.scale}, {where})"
 
 
-def serve(port: int = 8000, scale: int = 1, latency_ms: float = 0, host: str = "127.0.0.1") -> None:
+def serve(
+    port: int = 8000,
+    scale: int = 1,
+    latency_ms: float = 0,
+    host: str = "127.0.0.1",
+    cpu_per_order_ms: float = 0,
+) -> None:
     """Run a replica in the foreground until Ctrl-C."""
-    replica = JaffleReplica(scale=scale, latency_ms=latency_ms, host=host, port=port)
+    replica = JaffleReplica(
+        scale=scale, latency_ms=latency_ms, host=host, port=port, cpu_per_order_ms=cpu_per_order_ms
+    )
     httpd = replica._bind()
     print(
         f"Jaffle Shop replica on {replica.base_url} (orders: {replica.row_counts()['orders']})",
@@ -548,7 +580,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(404, {"detail": "Not Found"}, drop=drop)
             return
         try:
-            status, body, headers = _api(replica.state, path, query, parts.query)
+            status, body, headers, orders = _api_counted(replica.state, path, query)
+            replica._spend_cpu(orders)
         except _ValidationError as exc:
             self._send_json(422, {"detail": exc.errors}, drop=drop)
             return
@@ -562,7 +595,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _control(self, method: str, path: str, query: dict[str, str]) -> None:
         replica = self.server.replica
         name = path[len("/_control/") :].strip("/")
-        posts = {"add_day", "latency", "fault", "clear_faults", "reset", "field", "clear_fields"}
+        posts = {"add_day", "latency", "cpu", "fault", "clear_faults", "reset", "field", "clear_fields"}
         gets = {"requests", "state", "faults"}
         if name not in posts | gets:
             self._send_json(404, {"detail": "Not Found"})
@@ -577,6 +610,12 @@ class _Handler(BaseHTTPRequestHandler):
             replica.latency_ms = float(query.get("ms", "0"))
             ms = replica.latency_ms
             self._send_json(200, {"latency_ms": int(ms) if ms == int(ms) else ms})
+        elif name == "cpu":
+            ms = float(query.get("per_order_ms", "0"))
+            if ms < 0:
+                raise ValueError("per_order_ms must be >= 0")
+            replica.cpu_per_order_ms = ms
+            self._send_json(200, {"cpu_per_order_ms": int(ms) if ms == int(ms) else ms})
         elif name == "fault":
             retry_after = query.get("retry_after")
             fault = replica.inject_fault(
@@ -612,6 +651,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {
                     "scale": replica.scale,
                     "latency_ms": replica.latency_ms,
+                    "cpu_per_order_ms": replica.cpu_per_order_ms,
                     "row_counts": replica.row_counts(),
                     "last_day": replica.state.order_days[-1],
                     "faults": [f.as_dict() for f in replica.faults],
@@ -646,24 +686,33 @@ def _api(
     st: _State, path: str, query: dict[str, str], raw_query: str
 ) -> tuple[int, bytes, list[tuple[str, str]]]:
     """Status, body and extra headers of a GET on the API."""
+    return _api_counted(st, path, query)[:3]
+
+
+def _api_counted(
+    st: _State, path: str, query: dict[str, str]
+) -> tuple[int, bytes, list[tuple[str, str]], int]:
+    """Status, body and extra headers of a GET on the API, and the number of orders in the body (for the
+    CPU-bound mode: rows of ``/orders``, 1 for ``/orders/<id>``, 0 for anything else)."""
     if path == "/":
-        return 200, _ROOT, []
+        return 200, _ROOT, [], 0
     if path == "/ping":
-        return 200, _PONG, []
+        return 200, _PONG, [], 0
     if not path.startswith(API_PREFIX + "/"):
-        return 404, _NOT_FOUND, []
+        return 404, _NOT_FOUND, [], 0
     rest = path[len(API_PREFIX) + 1 :]
     if rest.endswith("/") and rest.count("/") == 1:
         rest = rest[:-1]  # /api/v1/orders/ == /api/v1/orders
     if rest == "row-counts":  # a list of {table_name, row_count}, as the real service answers
         counts = [{"table_name": name, "row_count": count} for name, count in st.counts().items()]
-        return 200, _json(counts), []
+        return 200, _json(counts), [], 0
     entity, _, key = rest.partition("/")
     if entity not in ENTITIES or "/" in key:
-        return 404, _NOT_FOUND, []
+        return 404, _NOT_FOUND, [], 0
     if key:
         row = st.get(entity, key)
-        return (200, row, []) if row is not None else (404, _NOT_FOUND, [])
+        orders = int(entity == "orders")
+        return (200, row, [], orders) if row is not None else (404, _NOT_FOUND, [], 0)
 
     errors: list[dict[str, Any]] = []
     page = _int_param(query, "page", 1, errors)
@@ -697,5 +746,6 @@ def _api(
     a = lo + offset
     b = min(a + page_size, hi)
     if a >= b:
-        return 200, b"[]", headers
-    return 200, b"[" + b",".join(st.serve(entity, rows[a:b])) + b"]", headers
+        return 200, b"[]", headers, 0
+    served = b"[" + b",".join(st.serve(entity, rows[a:b])) + b"]"
+    return 200, served, headers, b - a if entity == "orders" else 0
