@@ -1,15 +1,19 @@
 """Rich tables and lines for the CLI: what `list`, `validate` and `run` print, and one line for a failure."""
 
-from typing import Iterable, List, Optional
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable, List, Optional
 
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 
 from data_foundation.errors import FoundationError, Problem
-from data_foundation.config.project import Project
-from data_foundation.load.reconcile import Reconciliation
-from data_foundation.load.running import SourceRun
+
+if TYPE_CHECKING:  # for the annotations only: importing them at run time imports dlt and pydantic with the CLI
+    from data_foundation.config.project import Project
+    from data_foundation.load.reconcile import Reconciliation
+    from data_foundation.load.running import SourceRun
 
 __all__ = ["describe", "loaded_table", "print_errors", "print_reconciliation", "run_table", "schema_changes_table",
            "sources_table"]
@@ -26,7 +30,8 @@ def sources_table(project: Project) -> Table:
             schedule = meta.automation_condition or ""
             if config and config.cron_schedule:
                 schedule = f"{config.cron_schedule} {config.cron_timezone}"
-            freshness = f"{meta.freshness_lower_bound_delta_seconds / 3600:g} h" if meta.freshness_lower_bound_delta_seconds else ""
+            bound = meta.freshness_lower_bound_delta_seconds
+            freshness = f"{bound / 3600:g} h" if bound else ""
             cursor = resource.spec.incremental.cursor_path if resource.spec.incremental else ""
             table.add_row(source.name, resource.table, resource.spec.entry, _disposition(resource.spec),
                           ", ".join(resource.spec.primary_key_columns), cursor, schedule, freshness)
@@ -55,7 +60,8 @@ def schema_changes_table(runs: Iterable[SourceRun]) -> Optional[Table]:
 
 def loaded_table(runs: Iterable[SourceRun]) -> Table:
     table = Table(title="Loaded", header_style="bold")
-    for column, justify in (("dataset", "left"), ("table", "left"), ("rows loaded", "right"), ("rows in table", "right")):
+    for column, justify in (("dataset", "left"), ("table", "left"), ("rows loaded", "right"),
+                            ("rows in table", "right")):
         table.add_column(column, justify=justify)
     for run in runs:
         names = sorted(set(run.rows_loaded) | set(run.rows_total))

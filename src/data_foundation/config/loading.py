@@ -12,7 +12,7 @@ Every phase adds what it finds to one `Problems` collector; a folder's problems 
 
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from data_foundation.config.assembly import add_resources, assemble_sources
 from data_foundation.config.entries import ModuleImports
@@ -32,27 +32,32 @@ def default_root() -> Path:
     return Path(os.environ.get("FOUNDATION_SOURCES_ROOT") or DEFAULT_ROOT)
 
 
-def load_project(root: Optional[Path] = None) -> Project:
+def load_project(root: Optional[Path] = None, meanwhile: Optional[Callable[[], None]] = None) -> Project:
     """Validate every source folder under `root` and return the project, or raise `ValidationFailed` with all errors.
+
+    `meanwhile` is called once while the child process imports the modules (see `validate_root`).
 
     Example:
         >>> project = load_project(Path("dlthub"))
         >>> [r.name for r in project.sources["jaffle_shop"].resources][:2]
         ['jaffle_shop.customers', 'jaffle_shop.orders']
     """
-    project, errors = validate_root(root)
+    project, errors = validate_root(root, meanwhile)
     if errors:
         raise ValidationFailed(errors)
     return project
 
 
-def validate_root(root: Optional[Path] = None) -> Tuple[Project, List[Problem]]:
+def validate_root(root: Optional[Path] = None,
+                  meanwhile: Optional[Callable[[], None]] = None) -> Tuple[Project, List[Problem]]:
     """One pass over the whole root: the project built from what is valid, and every error found (the warnings are
     `project.warnings`).
 
     The YAML of every folder is read first, and the modules the entries name are imported, each first in one child
     process for all of them (a module that hangs or ends the process is a problem, not the end of validation); then
-    the folders' resources and sources are built from what imported.
+    the folders' resources and sources are built from what imported. `meanwhile` (optional) is called once while
+    that child works, after the YAML is read: work the caller needs next anyway (`foundation run` imports dlt and
+    prepares the target there), done on the other core instead of after the wait.
 
     Example:
         >>> project, errors = validate_root(Path("dlthub"))
@@ -65,22 +70,24 @@ def validate_root(root: Optional[Path] = None) -> Tuple[Project, List[Problem]]:
         return project, [Problem(root, None, "", f"sources root `{root}` is not a directory",
                                  "Pass --root DIR or set FOUNDATION_SOURCES_ROOT, or run `foundation new NAME`.")]
     problems = Problems()
-    folders = _read_folders(root)
+    folders = _read_folders(root, meanwhile)
     project.sources = assemble_sources(_load_folders(folders, problems), problems)
     check_sources(project.sources.values(), {f.file: f.doc for f in folders if f.doc is not None}, problems)
     project.warnings = problems.warnings
     return project, problems.errors
 
 
-def _read_folders(root: Path) -> List[FolderSpecs]:
+def _read_folders(root: Path, meanwhile: Optional[Callable[[], None]] = None) -> List[FolderSpecs]:
     """Phases 1 and 2 for every folder, and phase 3 up to the imports: a child process imports the modules of a
-    folder's entries while the next folders are read."""
+    folder's entries while the next folders are read (and `meanwhile` runs)."""
     folders = []
     with ModuleImports() as imports:
         for path in source_folders(root):
             folder = read_folder(path)
             imports.add(resolve_entries(folder, root))
             folders.append(folder)
+        if meanwhile is not None:
+            meanwhile()
         imports.finish()
     return folders
 

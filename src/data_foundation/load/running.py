@@ -167,15 +167,29 @@ def run_selection(project: Project, target: Target, selectors: Iterable[str] = (
 
 
 def count_rows(pipeline: dlt.Pipeline, tables: List[str]) -> Dict[str, int]:
-    """Rows per table in the pipeline's dataset: dlt's dataset row counts (one query).
+    """Rows per table in the pipeline's dataset, in one query (`SELECT COUNT(*)` per table, `UNION ALL`).
+
+    Written with dlt's SQL client and its quoting rather than dlt's `dataset().row_counts()`, which builds the same
+    query with sqlglot and derives its result schema first: ~0.1 s more per run, for six numbers. Destinations without
+    a SQL client get dlt's.
 
     Example:
         >>> count_rows(pipeline, ["orders", "items"])
         {'orders': 61948, 'items': 90900}
     """
-    if not tables:  # dlt counts every table for an empty list
+    if not tables:
         return {}
-    return {name: int(count) for name, count in pipeline.dataset().row_counts(table_names=tables).fetchall()}
+    from dlt.common.destination.exceptions import SqlClientNotAvailable
+
+    try:
+        client = pipeline.sql_client()
+    except SqlClientNotAvailable:
+        return {name: int(count) for name, count in pipeline.dataset().row_counts(table_names=tables).fetchall()}
+    with client:
+        query = " UNION ALL ".join(f"SELECT {index} AS n, COUNT(*) AS c FROM {client.make_qualified_table_name(name)}"
+                                   for index, name in enumerate(tables))
+        rows = client.execute_sql(query) or []
+    return {tables[int(index)]: int(count) for index, count in rows}
 
 
 def _data_tables(pipeline: dlt.Pipeline) -> List[str]:
