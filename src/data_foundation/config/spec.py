@@ -34,10 +34,11 @@ class IncrementalSpec(_Model):
     @field_validator("cursor_path")
     @classmethod
     def _json_path(cls, value: str) -> str:
-        from dlt.common.jsonpath import compile_path  # imports dlt: only when a resource is incremental
+        # the parser of dlt's `compile_path`, without importing dlt: validation then runs while it would still load
+        from jsonpath_ng.ext import parse
 
         try:
-            compile_path(value)
+            parse(value)
         except Exception as exc:  # jsonpath_ng's lexer and parser errors share no base class with ValueError
             raise SpecError(f"`{value}` is not a JSONPath dlt can parse: {exc}",
                             "Use a column name such as `updated_at`, or a JSONPath such as `$.meta.updated_at`.")
