@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from data_foundation.config.loading import load_project
+from data_foundation.load import columnar as columnar_module
 from data_foundation.load.running import RunFailed, run_source
 from data_foundation.load.destinations import create_target
 from conftest import write_source
@@ -148,7 +149,9 @@ def _sources_yaml(columnar: bool, shapes: List[str]) -> str:
     return f"resources:\n{resources}sources:\n    shapes:\n        resources: [{listed}]\n"
 
 
-def _load(tmp: Path, shapes: Dict[str, Any], columnar: bool, monkeypatch: pytest.MonkeyPatch) -> Path:
+def _load(tmp: Path, shapes: Dict[str, Any], columnar: bool, monkeypatch: pytest.MonkeyPatch,
+          min_rows: int = 1) -> Path:
+    monkeypatch.setattr(columnar_module, "MIN_ROWS", min_rows)  # the shapes are small pages: convert them all
     root = tmp / f"root_{columnar}"
     write_source(root, "shapes", DATA_PY, _sources_yaml(columnar, sorted(shapes)))
     runs = max(len(runs) for runs in shapes.values())
@@ -241,3 +244,16 @@ def test_a_page_dlt_cannot_load_fails_the_same_way(tmp_path: Path, monkeypatch: 
         errors.append(str(failed.value).replace(str(tmp_path), ""))
     assert "Integer exceeds 64-bit range" in errors[0]
     assert errors[0] == errors[1]
+
+
+def test_small_first_pages_go_to_dlt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     caplog: pytest.LogCaptureFixture) -> None:
+    """A first page under MIN_ROWS rows (or single dicts): dlt's cost per Arrow item would make the fast path slower,
+    so the resource's dicts go to dlt."""
+    caplog.set_level(logging.DEBUG, logger="data_foundation.columnar")
+    shapes = {"flat": _shapes()["flat"], "single_dicts": _shapes()["single_dicts"]}
+    path = _load(tmp_path, shapes, True, monkeypatch, min_rows=columnar_module.MIN_ROWS)
+    assert sorted(r.getMessage() for r in caplog.records if r.name == "data_foundation.columnar") == [
+        "resource shapes.flat: dlt normalizes the dicts: its first page has 50 rows, fewer than 100",
+        "resource shapes.single_dicts: dlt normalizes the dicts: its first page has 1 rows, fewer than 100"]
+    assert len(_tables(path)["flat"][1]) == 100

@@ -33,7 +33,8 @@ import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common import json
-from dlt.common.normalizers.json.helpers import get_nested_row_hash, is_nested_type
+from dlt.common.normalizers.json.helpers import (get_nested_row_hash, is_nested_type, normalize_identifier,
+                                                  normalize_table_identifier)
 from dlt.common.libs import is_arrow_object, is_pandas_frame, is_polars_frame
 from dlt.common.libs.pyarrow import py_arrow_to_table_schema_columns
 from dlt.common.schema import Schema
@@ -52,6 +53,8 @@ log = logging.getLogger("data_foundation.columnar")
 _NAIVE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?$"
 _ZONED = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
 _UTC = pa.timestamp("us", tz="UTC")
+_YEARS = (pa.scalar(-62135596800000000, _UTC), pa.scalar(253402300799999999, _UTC))  # 0001-01-01 .. 9999-12-31
+_TYPE_MARKERS = "^[\uf026-\uf02f]"  # dlt's typed JSON marks decimals, dates... with these (`dlt.common.json`)
 _NUMBERS = {"bigint": (r"^-?\d{1,18}$", pa.int64()), "double": (r"^-?\d{1,15}(\.\d{1,15})?$", pa.float64())}
 _SCALARS = {pa.bool_(): "bool", pa.int64(): "bigint", pa.float64(): "double", pa.string(): "text"}
 # precision dlt records when it reads these types from Arrow; the dict path records none
@@ -71,16 +74,21 @@ class _QuietJsonAsText(logging.Filter):
                        for name in _JSON_AS_TEXT)
 
 
+# a resource whose first page is smaller goes to dlt's normalizer: for small pages dlt's own cost per Arrow item
+# (computing and merging the table's schema, ~3 ms) is more than converting saves
+MIN_ROWS = 100
+
+
 class Unfit(Exception):
     """The page would not load exactly as dlt loads the dicts: the resource goes back to dlt's normalizer."""
 
 
 class RowsMeta:
-    """Meta of a converted page: the dicts it came from (what a transformer receives) and the page's own meta."""
+    """Meta of a converted page: the item it came from (what a transformer receives) and the page's own meta."""
 
     __slots__ = ("rows", "meta")
 
-    def __init__(self, rows: List[Dict[str, Any]], meta: Any) -> None:
+    def __init__(self, rows: Any, meta: Any) -> None:
         self.rows = rows
         self.meta = meta
 
@@ -125,12 +133,18 @@ class ColumnarPages(ItemTransform[Any, Dict[str, Any]]):
 
     def __call__(self, item: Any, meta: Any = None) -> Any:
         if (is_arrow_object(item) or is_pandas_frame(item) or is_polars_frame(item)) and _extracting():
+            if self.unfit is None:  # the entry's own tables and converted pages would share one parquet writer
+                self.unfit = "the entry yields Arrow tables too"
             stamped = _with_load_id(item)
             return DataItemWithMeta(RowsMeta(item, None) if meta is None else meta, stamped)
         if not self.convert or self.unfit is not None or meta is not None or not _extracting():
             return item
         rows = [item] if type(item) is dict else item
         if type(rows) is not list or not rows:
+            return item
+        if not self.declared and len(rows) < MIN_ROWS:  # dlt's own cost per Arrow item outweighs the gain
+            self.unfit = f"its first page has {len(rows)} rows, fewer than {MIN_ROWS}"
+            log.debug("resource %s: dlt normalizes the dicts: %s", self.resource_name, self.unfit)
             return item
         try:
             schema = dlt.current.source_schema()
@@ -142,7 +156,7 @@ class ColumnarPages(ItemTransform[Any, Dict[str, Any]]):
             self.unfit = str(exc) if isinstance(exc, Unfit) else f"Arrow: {exc}"
             log.debug("resource %s: dlt normalizes the dicts: %s", self.resource_name, self.unfit)
             return item
-        return _emit(tables, rows, schema)
+        return _emit(tables, item, schema)
 
 
 def _quiet_dlt_json_warning() -> None:
@@ -183,11 +197,12 @@ def _with_load_id(item: Any) -> Any:
     return item.append_column(pa.field(C_DLT_LOAD_ID, pa.string(), nullable=False), load_ids)
 
 
-def _emit(tables: List[Tuple[str, Optional[str], pa.Table]], rows: List[Dict[str, Any]],
-          schema: Schema) -> Iterator[Any]:
+def _emit(tables: List[Tuple[str, Optional[str], pa.Table]], item: Any, schema: Schema) -> Iterator[Any]:
+    """The page's tables: the root one carrying the item as the entry yielded it (for transformers), then the child
+    tables."""
     resource = dlt.current.get_resource()
     _declare(schema, tables[0][0], None, tables[0][2])
-    yield DataItemWithMeta(RowsMeta(rows, None), tables[0][2])
+    yield DataItemWithMeta(RowsMeta(item, None), tables[0][2])
     for name, parent, table in tables[1:]:
         if name not in resource._hints_variants:
             # the child table's own hints: a variant would start from the resource's (its key, columns, disposition)
@@ -306,10 +321,11 @@ class _Converter:
             array = pa.StructArray.from_arrays([pa.array(_column(rows, key)) for key in keys], names=keys)
         except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
             raise Unfit(f"Arrow cannot type the page: {exc}") from None
-        table = self.naming.normalize_table_identifier(dlt.current.resource_name())
+        table = normalize_table_identifier(self.schema, self.naming, dlt.current.resource_name())
         if table in self.schema.tables and self.schema.tables[table].get("parent"):
             raise Unfit("the table is a child table")
-        root_key = self.merge or any(
+        propagated = ((self.schema._normalizers_config["json"].get("config") or {}).get("propagation") or {})
+        root_key = self.merge or table in (propagated.get("tables") or {}) or any(
             has_column_with_prop(t, "root_key", include_incomplete=True)
             for name, t in self.schema.tables.items() if name.startswith(table + "__"))
         ids = _random_ids(len(array))
@@ -329,7 +345,7 @@ class _Converter:
             struct, path, keys = stack.pop()
             fields = struct.flatten() if len(struct.type) else []
             for field, values in zip(struct.type, fields):
-                norm = self.naming.normalize_identifier(field.name) if field.name.strip() else "_empty"
+                norm = normalize_identifier(self.schema, self.naming, field.name) if field.name.strip() else "_empty"
                 name = norm if not path else self.naming.shorten_fragments(*path, norm)
                 kind = values.type
                 if pa.types.is_struct(kind) or pa.types.is_list(kind):
@@ -338,7 +354,7 @@ class _Converter:
                     elif pa.types.is_struct(kind):
                         stack.append((values, path + (norm,), keys + (field.name,)))
                     else:
-                        list_path = path + (self.naming.normalize_table_identifier(field.name),)
+                        list_path = path + (normalize_table_identifier(self.schema, self.naming, field.name),)
                         children.append((list_path, values, keys + (field.name,)))
                     continue
                 if pa.types.is_null(kind):
@@ -385,7 +401,13 @@ class _Converter:
         found = _SCALARS.get(values.type)
         if found is None:
             raise Unfit(f"column `{name}` of Arrow type {values.type}")
+        if found == "double" and pc.all(pc.is_finite(values.drop_null())).as_py() is False:
+            raise Unfit(f"column `{name}` has NaN or infinity (dlt's JSON makes them null)")
+        if found == "text" and pc.any(pc.match_substring_regex(values, _TYPE_MARKERS)).as_py():
+            raise Unfit(f"column `{name}` has text starting with one of dlt's type markers")
         wanted = column.get("data_type") if column else None
+        if wanted is None and column and {"precision", "scale", "timezone"} & set(column):
+            raise Unfit(f"column `{name}` has a precision, scale or timezone hint but no data type")
         if wanted is None:  # a new column: dlt types it by its first value
             if found == "double" and not self._starts_with_float(values, rows, keys):
                 raise Unfit(f"column `{name}` may start with an int and has floats")
@@ -412,17 +434,24 @@ class _Converter:
         """Whether the column's first value is a float (Arrow types ints among floats as double; dlt goes by the
         first value). In child tables the Python values are gone: a first value with a fraction is a float."""
         if rows is not None:
-            return type(next(v for row in rows if (v := _dig(row, keys)) is not None)) is float
+            return type(next((v for row in rows if (v := _dig(row, keys)) is not None), None)) is float
         first = values.drop_null()[0].as_py()
         return first != int(first) if first == first and abs(first) != float("inf") else True
 
     def _timestamps(self, name: str, values: pa.Array) -> pa.Array:
         present = values.drop_null()
+        if pc.any(pc.starts_with(present, "0000")).as_py():
+            raise Unfit(f"column `{name}`: year 0 (dlt cannot parse it)")
         if pc.all(pc.match_substring_regex(present, _NAIVE)).as_py() is not False:
-            return pc.cast(pc.cast(values, pa.timestamp("us")), _UTC)
-        if pc.all(pc.match_substring_regex(present, _ZONED)).as_py():
-            return pc.cast(values, _UTC)
-        raise Unfit(f"column `{name}`: timestamps in more than one form")
+            times = pc.cast(pc.cast(values, pa.timestamp("us")), _UTC)
+        elif pc.all(pc.match_substring_regex(present, _ZONED)).as_py():
+            times = pc.cast(values, _UTC)
+        else:
+            raise Unfit(f"column `{name}`: timestamps in more than one form")
+        bounds = pc.min_max(times)
+        if len(present) and (pc.less(bounds["min"], _YEARS[0]).as_py() or pc.greater(bounds["max"], _YEARS[1]).as_py()):
+            raise Unfit(f"column `{name}`: a time outside years 1-9999 in UTC")
+        return times
 
     def _json(self, rows: Optional[Sequence[Any]], keys: Tuple[str, ...], name: str) -> pa.Array:
         if rows is None:
@@ -468,7 +497,7 @@ def _column(rows: List[Dict[str, Any]], key: str) -> List[Any]:
 
 def _dig(row: Any, keys: Tuple[str, ...]) -> Any:
     for key in keys:
-        if type(row) is not dict:
+        if not isinstance(row, dict):
             return None
         row = row.get(key)
     return row
