@@ -22,8 +22,13 @@ def test_full_load_incremental_rerun_and_new_day(jaffle, jaffle_env, duckdb_file
 
     first = run_source(jaffle, target)
     assert table_counts(duckdb_file, "jaffle_shop") == FULL == jaffle_env.row_counts()
-    assert first.rows_loaded == FULL
+    assert first.rows_loaded == FULL  # nothing read twice
     assert reconcile(jaffle, first.rows_total).ok
+    # orders: the open-ended probe, then 7-day windows (`data_foundation.pages`), four at a time
+    orders = _order_pages(jaffle_env)
+    assert orders[0] == {"page_size": "1000", "start_date": "2016-09-01"}
+    windows = sorted({(q["start_date"], q["end_date"]) for q in orders if "end_date" in q})
+    assert windows[:2] == [("2016-09-01", "2016-09-07"), ("2016-09-08", "2016-09-14")]
     assert query(duckdb_file, "SELECT MIN(ordered_at)::DATE, MAX(ordered_at)::DATE FROM jaffle_shop.orders") == [
         (dt.date(2016, 9, 1), dt.date(2017, 8, 31))]
 

@@ -87,7 +87,7 @@ def paginate_pages(client: RESTClient, path: str, page_size: int, params: Option
     one), when it has none. Links are never followed: an API that answers `page_size=0` with `[]` and a next link
     cannot loop. A short page WITH a next link raises: the API caps the page size and stopping would lose rows.
 
-    Without `total`, up to `concurrency - 1` pages past the end are requested (and dropped). With `total` (a
+    Without `total`, up to `concurrency` pages past the end are requested (and dropped). With `total` (a
     callable counting the rows, e.g. from a count endpoint, asked only when there is more than one page) the
     pages it implies are fetched, no more; when the last of them is full and not the last (rows were added since),
     pages are fetched ahead from there as without `total`, so a stale count never stops the read early.
