@@ -24,7 +24,7 @@ def test_full_load_incremental_rerun_and_new_day(jaffle, jaffle_env, duckdb_file
     assert table_counts(duckdb_file, "jaffle_shop") == FULL == jaffle_env.row_counts()
     assert first.rows_loaded == FULL  # nothing read twice
     assert reconcile(jaffle, first.rows_total).ok
-    # orders: the open-ended probe, then 7-day windows (`data_foundation.pages`), four at a time
+    # orders: the open-ended probe, then 7-day windows (`data_foundation.pages`), eight at a time
     orders = _order_pages(jaffle_env)
     assert orders[0] == {"page_size": "1000", "start_date": "2016-09-01"}
     windows = sorted({(q["start_date"], q["end_date"]) for q in orders if "end_date" in q})

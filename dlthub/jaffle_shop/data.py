@@ -7,7 +7,7 @@ Configuration (dlt providers: env vars, `.dlt/config.toml`), injected by dlt int
 - `sources.jaffle_shop.page_size` (default 1000), `request_timeout` (s, default 30),
   `max_attempts` (default 6) and `backoff_factor` (s, default 1.0) for retries on 429, 5xx and dropped connections
   (`Retry-After` is respected).
-- `sources.jaffle_shop.concurrency` (default 4): requests in flight per table (`data_foundation.pages`: pages are
+- `sources.jaffle_shop.concurrency` (default 8): requests in flight per table (`data_foundation.pages`: pages are
   fetched ahead in threads and yielded in order), and for orders `window_days` (default 7): orders are read in
   windows of that many days (`start_date`/`end_date`), the newest window open-ended.
 A setting under a table's name (`sources.jaffle_shop.orders.page_size`) applies to that table only.
@@ -32,7 +32,7 @@ _WHOLE_RESPONSE = compile_path("$")
 
 
 def fetch(endpoint: str, base_url: str = PRODUCTION_URL, page_size: int = 1000, request_timeout: float = 30.0,
-          max_attempts: int = 6, backoff_factor: float = 1.0, concurrency: int = 4) -> Iterator[List[Dict[str, Any]]]:
+          max_attempts: int = 6, backoff_factor: float = 1.0, concurrency: int = 8) -> Iterator[List[Dict[str, Any]]]:
     """All rows of a paginated endpoint (`customers`, `products`, `stores`, `supplies`), page by page.
 
     The first page alone (one request when it is the only one); when there are more, `/row-counts` tells how many
@@ -50,7 +50,7 @@ def fetch(endpoint: str, base_url: str = PRODUCTION_URL, page_size: int = 1000, 
 
 def fetch_orders(incremental: Optional[dlt.sources.incremental[str]] = None, base_url: str = PRODUCTION_URL,
                  page_size: int = 1000, request_timeout: float = 30.0, max_attempts: int = 6,
-                 backoff_factor: float = 1.0, concurrency: int = 4,
+                 backoff_factor: float = 1.0, concurrency: int = 8,
                  window_days: int = 7) -> Iterator[List[Dict[str, Any]]]:
     """Orders with their items, from the day of the last loaded `ordered_at` on.
 
