@@ -13,11 +13,12 @@ when the result is the one dlt would have produced from the dicts:
   `json` columns (hinted, or already json) serialized as dlt does; a column with no value yet is left out;
 - whatever the table already is in the pipeline's schema (earlier runs, `columns:` hints) wins, as in dlt.
 
-Anything else - mixed types in a column, a value that would become a variant column, decimals, dates, objects,
-lists of lists, naming collisions, scd2/upsert keys, a nesting limit - is `Unfit`: that page and every later page of
-the resource go to dlt as dicts, so dlt decides exactly as it always does. The fast path only skips work; it never
-decides differently. Transformers (`data_from`) still receive the dicts: the converted page carries them in its meta
-and `transformer_function` hands them over (see `RowsMeta`).
+Anything else - mixed types in a column, a value that would become a variant column, NaN, years outside 1-9999,
+dlt's typed-JSON markers, decimals, dates, objects, lists of lists, naming collisions, scd2/upsert keys, a nesting
+limit, a first page under `MIN_ROWS` rows - is `Unfit`: that page and every later page of the resource in this run go
+to dlt as dicts, so dlt decides as it always does. Transformers (`data_from`) still receive what the entry yielded: the
+converted page carries it in its meta and `transformer_function` hands it over (see `RowsMeta`). Known differences
+that remain (schema precision of detected timestamps, column order): see BENCHMARKS.md and the README.
 """
 
 import base64
