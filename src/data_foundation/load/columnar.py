@@ -133,12 +133,15 @@ class ColumnarPages(ItemTransform[Any, Dict[str, Any]]):
         return self
 
     def __call__(self, item: Any, meta: Any = None) -> Any:
-        if (is_arrow_object(item) or is_pandas_frame(item) or is_polars_frame(item)) and _extracting():
+        load_id = _load_id()
+        if load_id is None:  # not a pipeline's extract: the source is iterated as it is (`list(source)`)
+            return item
+        if is_arrow_object(item) or is_pandas_frame(item) or is_polars_frame(item):
             if self.unfit is None:  # the entry's own tables and converted pages would share one parquet writer
                 self.unfit = "the entry yields Arrow tables too"
-            stamped = _with_load_id(item)
+            stamped = _with_load_id(item, load_id)
             return DataItemWithMeta(RowsMeta(item, None) if meta is None else meta, stamped)
-        if not self.convert or self.unfit is not None or meta is not None or not _extracting():
+        if not self.convert or self.unfit is not None or meta is not None:
             return item
         rows = [item] if type(item) is dict else item
         if type(rows) is not list or not rows:
@@ -152,7 +155,7 @@ class ColumnarPages(ItemTransform[Any, Dict[str, Any]]):
             if not self.declared:  # the resource's hints (`columns:`) as dlt's extractor declares them, before a page
                 _declare_resource(schema, dlt.current.get_resource())
                 self.declared = True
-            tables = _Converter(schema, _load_id(), self.merge).page(rows)
+            tables = _Converter(schema, load_id, self.merge).page(rows)
         except (Unfit, pa.ArrowException, ValueError, TypeError, OverflowError) as exc:  # e.g. a cast Arrow refuses
             self.unfit = str(exc) if isinstance(exc, Unfit) else f"Arrow: {exc}"
             log.debug("resource %s: dlt normalizes the dicts: %s", self.resource_name, self.unfit)
@@ -174,27 +177,22 @@ def _declare_resource(schema: Schema, resource: Any) -> None:
                         normalize_identifiers=False)
 
 
-def _extracting() -> bool:
-    """Whether a pipeline is extracting (a source may also be iterated as it is: `list(source)`)."""
+def _load_id() -> Optional[str]:
+    """The id of the load package a pipeline is extracting, or None (a source may also be iterated as it is)."""
     try:
-        _load_id()
+        return dlt.current.load_package_state()["load_id"]
     except CurrentLoadPackageStateNotAvailable:
-        return False
-    return True
+        return None
 
 
-def _load_id() -> str:
-    return dlt.current.load_package_state()["load_id"]
-
-
-def _with_load_id(item: Any) -> Any:
+def _with_load_id(item: Any, load_id: str) -> Any:
     """An Arrow table or batch (a data frame becomes one, as dlt's extractor does) with `_dlt_load_id`."""
     if not is_arrow_object(item):
         item = pa.Table.from_pandas(item) if is_pandas_frame(item) else item.to_arrow()
     index = item.schema.get_field_index(C_DLT_LOAD_ID)
     if index != -1:
         item = item.remove_column(index)
-    load_ids = pa.array([_load_id()] * item.num_rows, pa.string())
+    load_ids = pa.array([load_id] * item.num_rows, pa.string())
     return item.append_column(pa.field(C_DLT_LOAD_ID, pa.string(), nullable=False), load_ids)
 
 
