@@ -430,30 +430,37 @@ def _foundation_run(base_url: str, page_size: int, folder: Path, args: argparse.
         python += ["-m", "cProfile", "-o", str(profile)]
     command = python + ["-m", "data_foundation.cli", "--root", str(args.root.resolve()), "run", "--duckdb-file",
                         str(folder / "jaffle.duckdb"), SOURCE]
+    run, output, errors = _timed(command, env, folder, args.timeout)
+    if not run.error:
+        match = re.search(r"rows loaded in ([0-9.]+) s", output)
+        run.run_seconds = float(match.group(1)) if match else None
+        # the default target may add a personal suffix to the dataset: take the name the CLI reports
+        dataset = re.search(r"dataset `([^`]+)`", errors)
+        run.rows = _count(folder / "jaffle.duckdb", dataset.group(1) if dataset else SOURCE)
+        run.steps = dlt_steps(PIPELINE, folder / "pipelines")
+    return run
+
+
+def _timed(command: List[str], env: Dict[str, str], folder: Path, timeout: float) -> Tuple[Run, str, str]:
+    """`command` in a subprocess in `folder`, timed (wall, CPU, peak RSS); its stdout and stderr (kept in numbered
+    files there); `run.error` set when it was killed or failed."""
     run = Run()
     calls = len(list(folder.glob("stdout*.txt")))
     stdout, stderr = folder / f"stdout{calls}.txt", folder / f"stderr{calls}.txt"
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         started = time.perf_counter()
         process = subprocess.Popen(command, env=env, stdout=out, stderr=err, cwd=folder)
-        status, rusage, killed = _wait(process.pid, args.timeout)
+        status, rusage, killed = _wait(process.pid, timeout)
         run.seconds = time.perf_counter() - started
     run.cpu_seconds = rusage.ru_utime + rusage.ru_stime if rusage else 0.0
     run.peak_rss_mb = rusage.ru_maxrss / 1024 if rusage else 0.0
-    output = stdout.read_text(errors="replace")
+    output, errors = stdout.read_text(errors="replace"), stderr.read_text(errors="replace")
     if killed:
         run.error = killed
     elif not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
-        tail = "\n".join((output + stderr.read_text(errors="replace")).strip().splitlines()[-15:])
+        tail = "\n".join((output + errors).strip().splitlines()[-15:])
         run.error = f"exit status {status}:\n{textwrap.indent(tail, '    ')}"
-    else:
-        match = re.search(r"rows loaded in ([0-9.]+) s", output)
-        run.run_seconds = float(match.group(1)) if match else None
-        # the default target may add a personal suffix to the dataset: take the name the CLI reports
-        dataset = re.search(r"dataset `([^`]+)`", stderr.read_text(errors="replace"))
-        run.rows = _count(folder / "jaffle.duckdb", dataset.group(1) if dataset else SOURCE)
-        run.steps = dlt_steps(PIPELINE, folder / "pipelines")
-    return run
+    return run, output, errors
 
 
 def _anchor_run(base_url: str, page_size: int, folder: Path, args: argparse.Namespace) -> Run:
@@ -465,23 +472,8 @@ def _anchor_run(base_url: str, page_size: int, folder: Path, args: argparse.Name
     env.update({"RUNTIME__LOG_LEVEL": "WARNING"})
     command = [sys.executable, str(script), base_url, str(folder / "anchor.duckdb"), str(folder / "pipelines"),
                str(page_size)]
-    run = Run()
-    calls = len(list(folder.glob("stdout*.txt")))
-    stdout, stderr = folder / f"stdout{calls}.txt", folder / f"stderr{calls}.txt"
-    with open(stdout, "wb") as out, open(stderr, "wb") as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=err, cwd=folder)
-        status, rusage, killed = _wait(process.pid, args.timeout)
-        run.seconds = time.perf_counter() - started
-    run.cpu_seconds = rusage.ru_utime + rusage.ru_stime if rusage else 0.0
-    run.peak_rss_mb = rusage.ru_maxrss / 1024 if rusage else 0.0
-    output = stdout.read_text(errors="replace")
-    if killed:
-        run.error = killed
-    elif not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
-        tail = "\n".join((output + stderr.read_text(errors="replace")).strip().splitlines()[-15:])
-        run.error = f"exit status {status}:\n{textwrap.indent(tail, '    ')}"
-    else:
+    run, output, errors = _timed(command, env, folder, args.timeout)
+    if not run.error:
         line = next((x for x in reversed(output.strip().splitlines()) if x.startswith("{")), "{}")
         run.run_seconds = json.loads(line).get("run_seconds")
         counts = _count(folder / "anchor.duckdb", SOURCE)
