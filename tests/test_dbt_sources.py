@@ -281,3 +281,24 @@ def test_a_sources_yml_that_cannot_be_read_or_written_is_a_readable_error(tmp_pa
     settings.sources_file.mkdir()  # a folder where the file should be
     with pytest.raises(DbtError, match="sources.yml: cannot write it"):
         write_sources(project, settings)
+
+
+def test_a_manifest_being_rewritten_is_read_once_dbt_has_written_it(tmp_path):
+    """dbt rewrites target/manifest.json in place on every command: a reader that meets it half written (a
+    `foundation dbt build` beside a Dagster process loading its definitions) waits for the whole file."""
+    import threading
+
+    from data_foundation.dbt.invoke import read_manifest
+
+    manifest = tmp_path / "manifest.json"
+    whole = json.dumps({"nodes": {f"model.x.m{i}": {"name": f"m{i}"} for i in range(100)}})
+    manifest.write_text(whole[: len(whole) // 2])
+    writer = threading.Timer(0.3, manifest.write_text, [whole])
+    writer.start()
+    try:
+        assert read_manifest(manifest)["nodes"]["model.x.m99"] == {"name": "m99"}
+    finally:
+        writer.join()
+    manifest.write_text("{")
+    with pytest.raises(ValueError):
+        read_manifest(manifest, attempts=2, pause=0.01)

@@ -9,14 +9,13 @@ import os
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 import dagster as dg
-import orjson
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from data_foundation.config.project import Project, ResourceDef
 from data_foundation.dagster.assets import pool_name
 from data_foundation.dagster.translator import asset_key
 from data_foundation.dbt.environment import dbt_environment
-from data_foundation.dbt.invoke import dbt_executable, prepare_manifest
+from data_foundation.dbt.invoke import dbt_executable, prepare_manifest, read_manifest
 from data_foundation.dbt.settings import DbtError, DbtSettings
 from data_foundation.load.destinations import Target
 
@@ -90,7 +89,7 @@ def build_dbt_assets(project: Project, target: Target, settings: DbtSettings) ->
         _LOG.error("the dbt project does not parse; its models are those of the last manifest: %s", exc)
         path = settings.manifest_path
     # read here, not by path: dagster-dbt caches a path's manifest for the life of the process
-    manifest = orjson.loads(path.read_bytes())
+    manifest = read_manifest(path)
     # not `prepare_if_dev()`: under `dagster dev` it parses on every load, without the target's environment
     dbt_project = DbtProject(project_dir=settings.project_dir, profiles_dir=settings.profiles_dir,
                              target=env["FOUNDATION_TARGET"])

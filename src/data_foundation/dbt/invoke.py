@@ -6,8 +6,11 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
+
+import orjson
 
 from data_foundation.dbt.settings import DbtError, DbtSettings
 
@@ -61,6 +64,19 @@ def prepare_manifest(settings: DbtSettings, env: Dict[str, str], force: bool = F
             raise DbtError(f"dbt parse failed in {settings.project_dir}: {_last_lines(done.stdout + done.stderr)}")
         settings.manifest_path.touch()  # dbt keeps the file's time when nothing changed
     return settings.manifest_path
+
+
+def read_manifest(path: Path, attempts: int = 20, pause: float = 0.25) -> Any:
+    """The manifest at `path`, parsed. dbt rewrites `target/manifest.json` in place on every command (a `foundation
+    dbt build` beside a Dagster run's process loading its definitions), so a reader can meet it half written: such a
+    read is tried again, up to `attempts` times `pause` seconds apart, and the last error raised."""
+    for attempt in range(attempts):
+        try:
+            return orjson.loads(path.read_bytes())
+        except orjson.JSONDecodeError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(pause)
 
 
 def _sources_of(settings: DbtSettings) -> List[Path]:
