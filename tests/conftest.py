@@ -12,6 +12,8 @@ REPO = Path(__file__).resolve().parents[1]
 # The shipped Jaffle Shop source folder. Tests never load the live `dlthub/` root (a source a developer adds there
 # must not change what the suite sees): they copy this one folder into a root of their own (`jaffle_root`).
 JAFFLE_FOLDER = REPO / "dlthub" / "jaffle_shop"
+# Every source folder the repository ships (issue 13 added the four after the Jaffle Shop). Named, never globbed.
+SHIPPED_SOURCES = ("jaffle_shop", "exchange_rate", "open_data", "facebook_ads", "google_ads")
 EXAMPLES_ROOT = REPO / "examples"
 DBT_PROJECT = REPO / "dbt"
 FULL_JAFFLE = {"customers": 935, "orders": 61_948, "items": 90_900, "products": 10, "stores": 6, "supplies": 65}
@@ -40,7 +42,14 @@ def write_source(root: Path, name: str, data_py: str, sources_yaml: str) -> Path
 
 def copy_jaffle(root: Path) -> Path:
     """`root/jaffle_shop/` copied from the repository (no `__pycache__`); returns `root`."""
-    shutil.copytree(JAFFLE_FOLDER, root / "jaffle_shop", ignore=shutil.ignore_patterns("__pycache__"))
+    return copy_source(root, "jaffle_shop")
+
+
+def copy_source(root: Path, *names: str) -> Path:
+    """The shipped source folders `names` copied from the repository's `dlthub/` into `root` (no `__pycache__`);
+    returns `root`."""
+    for name in names:
+        shutil.copytree(REPO / "dlthub" / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
     return root
 
 
