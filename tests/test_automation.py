@@ -188,3 +188,45 @@ def test_a_broken_builder_fails_the_definitions_with_its_name(tmp_path, site, en
         build_definitions(root, create_target("duckdb", ":memory:"))
 
     assert str(exc.value).startswith(message)
+
+
+LOOKBACK_YAML = """\
+resources:
+  ads.insights:
+    entry: data.rows
+sources:
+  ads:
+    resources: [ads.insights]
+    meta:
+      dagster:
+        automation_condition: on_schedule
+        automation_condition_config: {{cron_schedule: "0 7 * * *", lookback_days: 3}}
+        {partition}
+"""
+HOUR = dt.timedelta(hours=1)
+WINDOW_PY = "def rows(start_date=None, end_date=None):\n    yield [{'day': start_date}]\n"
+
+
+def test_lookback_days_requests_the_last_days_partitions_on_each_tick(tmp_path):
+    root = write_source(tmp_path / "root", "ads", WINDOW_PY,
+                        LOOKBACK_YAML.format(partition='partition: {type: daily, start: "2024-01-01"}'))
+    defs = build_definitions(root, create_target("duckdb", str(tmp_path / "w.duckdb")))
+    key = dg.AssetKey(["ads", "insights"])
+    spec = next(s for s in defs.resolve_all_asset_specs() if s.key == key)
+    assert spec.automation_condition.get_label() == "on cron 0 7 * * * UTC, last 3 days"
+    instance = dg.DagsterInstance.ephemeral()
+    now = dt.datetime(2024, 3, 10, 7, 30, tzinfo=dt.timezone.utc)
+    before = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=now - HOUR)
+    tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=now, cursor=before.cursor)
+    assert before.total_requested == 0
+    assert tick.get_requested_partitions(key) == {"2024-03-07", "2024-03-08", "2024-03-09"}
+    again = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=now + HOUR,
+                                              cursor=tick.cursor)
+    assert again.total_requested == 0  # once per tick
+
+
+def test_lookback_days_without_partitions_is_a_problem(tmp_path):
+    root = write_source(tmp_path / "root", "ads", WINDOW_PY, LOOKBACK_YAML.format(partition=""))
+    problems = validate_root(root)[1]
+    assert [(p.key_path, p.line) for p in problems] == [("sources.ads.meta.dagster.automation_condition_config", 10)]
+    assert "`automation_condition_config.lookback_days` needs a partitioned source" in problems[0].message

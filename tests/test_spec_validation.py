@@ -173,7 +173,8 @@ def test_a_resource_overrides_the_sources_per_asset_keys_one_by_one():
     assert type(merged) is AssetDagsterMeta and not hasattr(merged, "retry")
     assert merged.model_dump() == {
         "automation_condition": "on_cron",  # the source's
-        "automation_condition_config": {"cron_schedule": "@daily", "cron_timezone": "Europe/Berlin"},  # merged
+        "automation_condition_config": {"cron_schedule": "@daily", "cron_timezone": "Europe/Berlin",
+                                        "lookback_days": None},  # merged
         "freshness_lower_bound_delta_seconds": 3600, "group_name": "shop"}
     assert source.for_resource() == source.for_resource(ResourceDagsterMeta()) == AssetDagsterMeta(
         automation_condition="on_cron", automation_condition_config={"cron_schedule": "@daily"}, group_name="shop")

@@ -42,6 +42,9 @@ def _zones_by_lower_name() -> Dict[str, str]:
 class AutomationConditionConfig(_Model):
     cron_schedule: Optional[str] = None
     cron_timezone: str = "UTC"
+    # a partitioned source's cron conditions request the partitions of the last N days on each tick, not only the
+    # newest one: for data the API restates after the fact (ad platforms' attribution windows)
+    lookback_days: Optional[PositiveInt] = None
 
     @field_validator("cron_schedule")
     @classmethod
@@ -184,6 +187,17 @@ class SourceDagsterMeta(AssetDagsterMeta):
             raise SpecError(f"`{value}` is not a Dagster pool name: it must be non-empty, without spaces",
                             "Use a name such as `warehouse_writes`; sources sharing a pool run one at a time.")
         return value
+
+    @model_validator(mode="after")
+    def _lookback_needs_partitions(self) -> "SourceDagsterMeta":
+        config = self.automation_condition_config
+        if config is not None and config.lookback_days and self.partition is None:
+            raise SpecError("`automation_condition_config.lookback_days` needs a partitioned source: without "
+                            "`partition` every run reads what the source's own look-back says",
+                            "Add `partition: {type: daily, start: \"2024-01-01\"}`, or remove `lookback_days` (a "
+                            "resource's `incremental.lag` re-reads recent days outside Dagster's partitions).",
+                            key="automation_condition_config")
+        return self
 
     def for_resource(self, override: Optional["ResourceDagsterMeta"] = None) -> AssetDagsterMeta:
         """The meta of a resource's asset: each key `override` (the resource's `meta.dagster`) sets replaces the

@@ -1,6 +1,7 @@
 """Automation conditions: the built-in builders, which the registry (`config.automation_conditions`) names, and
 `build_automation_condition` for any registered name, built-in or installed by a package."""
 
+import datetime as dt
 from functools import lru_cache
 from typing import Optional
 
@@ -14,19 +15,25 @@ __all__ = ["build_automation_condition", "eager", "manual", "missing_or_changed"
 
 
 def on_cron(config: Optional[AutomationConditionConfig]) -> dg.AutomationCondition:
-    """`on_schedule` and `on_cron`: once per tick of `cron_schedule` in `cron_timezone` (validation requires them)."""
-    return _cron_condition(config.cron_schedule, config.cron_timezone)
+    """`on_schedule` and `on_cron`: once per tick of `cron_schedule` in `cron_timezone` (validation requires them);
+    a partitioned asset's newest partition, or with `lookback_days` the partitions of that many days."""
+    return _cron_condition(config.cron_schedule, config.cron_timezone, config.lookback_days)
 
 
 @lru_cache(maxsize=None)
-def _cron_condition(cron_schedule: str, cron_timezone: str) -> dg.AutomationCondition:
+def _cron_condition(cron_schedule: str, cron_timezone: str, lookback_days: Optional[int] = None
+                    ) -> dg.AutomationCondition:
     # Cached (conditions are immutable): building one parses the cron, ~0.7 ms per table otherwise.
     # Not AutomationCondition.on_cron: it waits for every dep to update after the tick, and our deps are
     # external API assets that are never materialized, so it would never fire (dagster issue 30140).
-    # in_latest_time_window: a partitioned asset requests its latest partition, not its whole history.
+    # in_latest_time_window: a partitioned asset requests its latest partition, not its whole history; with a
+    # lookback the partitions of the last N days, which the automation sensor launches as one backfill (its
+    # `emit_backfills`), so one run over the range when the backfill policy is single_run.
+    lookback = dt.timedelta(days=lookback_days) if lookback_days else None
     tick = dg.AutomationCondition.cron_tick_passed(cron_schedule, cron_timezone)
-    condition = dg.AutomationCondition.in_latest_time_window() & tick.since_last_handled()
-    return (condition & ~dg.AutomationCondition.in_progress()).with_label(f"on cron {cron_schedule} {cron_timezone}")
+    condition = dg.AutomationCondition.in_latest_time_window(lookback) & tick.since_last_handled()
+    label = f"on cron {cron_schedule} {cron_timezone}" + (f", last {lookback_days} days" if lookback_days else "")
+    return (condition & ~dg.AutomationCondition.in_progress()).with_label(label)
 
 
 def eager(config: Optional[AutomationConditionConfig]) -> dg.AutomationCondition:
