@@ -230,3 +230,56 @@ def test_lookback_days_without_partitions_is_a_problem(tmp_path):
     problems = validate_root(root)[1]
     assert [(p.key_path, p.line) for p in problems] == [("sources.ads.meta.dagster.automation_condition_config", 10)]
     assert "`automation_condition_config.lookback_days` needs a partitioned source" in problems[0].message
+
+
+POLLED_YAML = """\
+resources:
+  files.export:
+    entry: data.rows
+    write_disposition: replace
+sources:
+  files:
+    resources: [files.export]
+    meta:
+      dagster:
+        automation_condition: missing_or_changed
+        automation_condition_config: {cron_schedule: "0 6 * * *"}
+"""
+
+
+def test_missing_or_changed_runs_when_missing_when_the_code_changed_and_on_its_poll(tmp_path):
+    """Missing: requested; its run fails: not requested again (no retry storm). data.py fixed (the asset's code
+    version changed): requested. Materialized: not again until the poll's cron ticks."""
+    root = write_source(tmp_path / "root", "files", "def rows():\n    raise RuntimeError('the portal is down')\n"
+                        "    yield\n", POLLED_YAML)
+    key = dg.AssetKey(["files", "export"])
+    instance = dg.DagsterInstance.ephemeral()
+
+    def evaluate(minutes: int, cursor=None):
+        defs = build_definitions(root, create_target("duckdb", str(tmp_path / "w.duckdb")))
+        at = dt.datetime(2024, 3, 10, 1, 0, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=minutes)
+        return defs, dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=at, cursor=cursor)
+
+    def materialize(defs) -> bool:
+        assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
+        return dg.materialize(assets, resources=defs.resources, instance=instance, raise_on_error=False).success
+
+    defs, missing = evaluate(0)
+    spec = next(s for s in defs.resolve_all_asset_specs() if s.key == key)
+    assert spec.automation_condition.get_label() == "missing or changed, on cron 0 6 * * * UTC"
+    assert missing.get_requested_partitions(key) == {None}
+    assert not materialize(defs)
+    _, failed = evaluate(1, missing.cursor)
+    assert failed.total_requested == 0
+
+    (root / "files" / "data.py").write_text("def rows():\n    yield [{'id': 2}]\n")
+    for name in [n for n, m in sys.modules.items() if str(getattr(m, "__file__", "")).startswith(str(root))]:
+        del sys.modules[name]  # as a code server reloads its definitions
+    defs, changed = evaluate(2, failed.cursor)
+    assert next(s for s in defs.resolve_all_asset_specs() if s.key == key).code_version != spec.code_version
+    assert changed.get_requested_partitions(key) == {None}
+    assert materialize(defs)
+    _, materialized = evaluate(3, changed.cursor)
+    assert materialized.total_requested == 0
+    _, polled = evaluate(5 * 60 + 1, materialized.cursor)  # 06:01: the daily poll
+    assert polled.get_requested_partitions(key) == {None}

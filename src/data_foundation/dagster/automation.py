@@ -41,12 +41,29 @@ def eager(config: Optional[AutomationConditionConfig]) -> dg.AutomationCondition
 
 
 def on_missing(config: Optional[AutomationConditionConfig]) -> dg.AutomationCondition:
-    return dg.AutomationCondition.on_missing()
+    return (_missing() & ~dg.AutomationCondition.in_progress()).with_label("on_missing")
+
+
+def _missing() -> dg.AutomationCondition:
+    """The asset (a time-partitioned one: its latest partition) is missing and its last run did not fail: requested
+    when the asset appears, not again after a failure until someone materializes it. Not Dagster's
+    `AutomationCondition.on_missing()`: it ignores assets missing before its first evaluation (a new source), and its
+    `~any_deps_missing()` is always true for a raw table, whose dep is the external API asset, never materialized."""
+    missing = dg.AutomationCondition.missing() & ~dg.AutomationCondition.execution_failed()
+    return dg.AutomationCondition.in_latest_time_window() & missing
 
 
 def missing_or_changed(config: Optional[AutomationConditionConfig]) -> dg.AutomationCondition:
-    return ((dg.AutomationCondition.missing() | dg.AutomationCondition.code_version_changed())
-            & ~dg.AutomationCondition.in_progress())
+    """When the asset is missing (`on_missing`: not again after a failed run), when its code version
+    changed (the translator's: its sources.yaml entry and data.py), and, with a `cron_schedule`, on each tick: a poll
+    of a source whose changes Dagster cannot see, such as a file that a conditional GET finds unchanged."""
+    condition = _missing() | dg.AutomationCondition.code_version_changed()
+    label = "missing or changed"
+    if config is not None and config.cron_schedule:
+        tick = dg.AutomationCondition.cron_tick_passed(config.cron_schedule, config.cron_timezone)
+        condition = condition | tick.since_last_handled()
+        label += f", on cron {config.cron_schedule} {config.cron_timezone}"
+    return (condition & ~dg.AutomationCondition.in_progress()).with_label(label)
 
 
 def manual(config: Optional[AutomationConditionConfig]) -> None:

@@ -1,6 +1,10 @@
 """sources.yaml resource -> Dagster asset spec: keys `[source, table]`, lineage from the API, automation, freshness."""
 
 import datetime as dt
+import hashlib
+import inspect
+import os
+from functools import lru_cache
 from typing import Any, Dict, Optional
 
 import dagster as dg
@@ -10,7 +14,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from data_foundation.dagster.automation import build_automation_condition
 from data_foundation.config.project import ResourceDef, SourceDef
 
-__all__ = ["FoundationTranslator", "upstream_key", "asset_key", "METADATA_PREFIX"]
+__all__ = ["FoundationTranslator", "upstream_key", "asset_key", "code_version", "METADATA_PREFIX"]
 
 METADATA_PREFIX = "data_foundation/"
 META_ENTRY = METADATA_PREFIX + "entry"
@@ -60,6 +64,7 @@ class FoundationTranslator(DagsterDltTranslator):
             owners=list(dict.fromkeys([*self.source.spec.owners, *resource.spec.owners])),
             tags={**self.source.spec.tags, **resource.spec.tags},
             automation_condition=build_automation_condition(resource.dagster),
+            code_version=code_version(resource),
             freshness_policy=_freshness_policy(resource),
             metadata={**_table_metadata(resource, destination), **_metadata(resource)},
         )
@@ -69,6 +74,25 @@ class FoundationTranslator(DagsterDltTranslator):
         if parent:
             return asset_key(self._by_table[parent.split(".", 1)[1]])
         return upstream_key(resource)
+
+
+def code_version(resource: ResourceDef) -> str:
+    """What the asset's data depends on in the source folder: the resource's validated sources.yaml entry and the
+    module of its entry function. `missing_or_changed` runs the asset again when it changes."""
+    digest = hashlib.sha256(resource.spec.model_dump_json().encode())
+    path = inspect.getsourcefile(resource.function) or ""
+    try:
+        digest.update(_file_digest(path, os.stat(path).st_mtime_ns))
+    except OSError:
+        pass
+    return digest.hexdigest()[:16]
+
+
+@lru_cache(maxsize=256)
+def _file_digest(path: str, mtime_ns: int) -> bytes:
+    """Once per file and version: a source's resources share their data.py."""
+    with open(path, "rb") as module:
+        return hashlib.sha256(module.read()).digest()
 
 
 def _freshness_policy(resource: ResourceDef) -> Optional[dg.FreshnessPolicy]:
