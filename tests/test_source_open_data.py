@@ -230,11 +230,13 @@ def _lock_duckdb(path):
     return holder
 
 
-def test_dagster_asset_is_materialized_when_missing_and_not_again(root):
+def test_dagster_asset_is_materialized_when_missing_and_polled_daily(root):
     defs = build_definitions(root, create_target("duckdb", ":memory:"))
     key = dg.AssetKey(["open_data", "crashes"])
     spec = next(s for s in defs.resolve_all_asset_specs() if s.key == key)
-    assert spec.kinds == {"dlt", "duckdb", "csv"} and spec.freshness_policy is None
+    assert spec.kinds == {"dlt", "duckdb", "csv"}
+    assert spec.automation_condition.get_label() == "missing or changed, on cron 0 5 * * * UTC"
+    assert spec.freshness_policy.fail_window.to_timedelta() == dt.timedelta(hours=30)
     assert spec.description.startswith("All collisions of the published CSV")
     assert spec.metadata["data_foundation/write_disposition"] == "replace"
     assert spec.metadata["data_foundation/primary_key"] == "collision_id"
@@ -244,11 +246,13 @@ def test_dagster_asset_is_materialized_when_missing_and_not_again(root):
     assert result.get_requested_partitions(key) == {None}  # missing: requested
     instance.report_runless_asset_event(dg.AssetMaterialization(key))
     requested = []
-    for hours in (1, 25, 24 * 8):
+    for hours in (1, 25, 26, 24 * 8):
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor,
                                                    evaluation_time=now + dt.timedelta(hours=hours))
         requested.append(result.total_requested)
-    assert requested == [0, 0, 0]  # materialized and its code unchanged: no schedule re-runs it
+        if result.total_requested:
+            instance.report_runless_asset_event(dg.AssetMaterialization(key))  # the requested run
+    assert requested == [0, 1, 0, 1]  # materialized: again at each daily poll (05:00 UTC), once
 
 
 @pytest.mark.skipif(os.environ.get("FOUNDATION_LIVE_TESTS") != "1",
