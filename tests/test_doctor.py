@@ -231,3 +231,19 @@ def test_the_dbt_project_is_checked_and_a_stale_sources_yml_named(tmp_path, jaff
     check = dbt_check(create_target("duckdb", str(tmp_path / "w.duckdb")), load_project(root))
     assert check.failed and "sources.yml is stale: the sources changed since it was generated" in check.detail
     assert check.fixes == ["run `foundation dbt sources` and commit the file"]
+
+
+def test_a_partitioned_sources_window_is_not_a_setting(tmp_path):
+    """A partitioned source's runs pass `start_date`/`end_date`: doctor does not offer them as settings (dlt would
+    inject SOURCES__ADS__START_DATE into a run outside Dagster)."""
+    from data_foundation.cli.doctor.sources import settings_check
+    from data_foundation.config.loading import load_project
+
+    data_py = ("import dlt\n\n\ndef insights(start_date=None, end_date=None, token=dlt.secrets.value, days=28):\n"
+               "    yield [{'day': start_date}]\n")
+    yaml = ("resources:\n  ads.insights:\n    entry: data.insights\nsources:\n  ads:\n    resources: [ads.insights]\n"
+            "    meta:\n      dagster:\n        partition: {type: daily, start: 2024-01-01}\n")
+    check = settings_check(load_project(write_source(tmp_path / "root", "ads", data_py, yaml)).sources["ads"])
+    text = "\n".join([check.detail, *check.notes, *check.fixes])
+    assert "sources.ads.token: MISSING" in text and "sources.ads.days: not set" in text
+    assert "start_date" not in text and "end_date" not in text

@@ -3,13 +3,13 @@
 An entry is a plain dlt resource function: a parameter defaulting to `dlt.secrets.value` or `dlt.config.value` is a
 required setting, one with an ordinary default an optional one, and dlt injects both from `sources.<source>.<table>.
 <key>`, `sources.<source>.<key>`, ... (env `SOURCES__<SOURCE>__<KEY>`, `.dlt/config.toml`, `.dlt/secrets.toml`).
-Parameters the YAML passes (`arguments`, `keyword_arguments`, which win over config) and the `incremental` dlt
-passes are not settings.
+Parameters the YAML passes (`arguments`, `keyword_arguments`, which win over config), the window a partitioned
+source's runs pass and the `incremental` dlt passes are not settings.
 """
 
 import inspect
 from dataclasses import dataclass
-from typing import List, Set
+from typing import Iterable, List, Set
 
 from dlt.common.configuration.container import Container
 from dlt.common.configuration.inject import get_fun_spec
@@ -42,13 +42,14 @@ class Setting:
     found: str = ""
 
 
-def entry_settings(resource: ResourceDef) -> List[Setting]:
+def entry_settings(resource: ResourceDef, window: Iterable[str] = ()) -> List[Setting]:
     """The settings of `resource`'s entry function, each resolved as a load resolves it; every secret value found
-    is registered for masking (none is returned). Raises dlt's `ConfigurationException` for a value dlt would refuse
-    (a secret in config.toml, a value of the wrong type)."""
+    is registered for masking (none is returned). `window`: the parameters a partitioned source's runs pass (the
+    partition's `start_argument` and `end_argument`), not settings either. Raises dlt's `ConfigurationException` for
+    a value dlt would refuse (a secret in config.toml, a value of the wrong type)."""
     function = resource.function
     spec = get_fun_spec(function) or spec_from_signature(function, inspect.signature(function))[0]
-    passed = _passed_by_yaml(resource)
+    passed = _passed_by_yaml(resource) | set(window)
     hints = {key: hint for key, hint in spec.get_resolvable_fields().items()
              if key not in passed and key != "incremental" and not is_subclass(extract_inner_hint(hint), Incremental)}
     if not hints:

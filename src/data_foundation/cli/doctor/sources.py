@@ -36,9 +36,11 @@ def settings_check(source: Any) -> Check:
     outcomes: Dict[str, Dict[str, List[str]]] = {}  # key -> what the line says -> the tables it says it for
     missing: Dict[str, Setting] = {}
     refused: List[str] = []
+    partition = source.dagster.partition
+    window = (partition.start_argument, partition.end_argument) if partition else ()
     for resource in source.resources:
         try:
-            settings = entry_settings(resource)
+            settings = entry_settings(resource, window)
         except ConfigurationException as exc:  # dlt would refuse the value at load time too
             refused.append(f"{resource.name} ({resource.spec.entry}): {describe(exc)}")
             continue
