@@ -1,7 +1,8 @@
 """The open_data source (NYC "Motor Vehicle Collisions - Crashes", one large CSV) against a fake portal
-(`fakes.open_data`): typed full load, conditional GET (304: nothing downloaded or loaded), replace on a new version,
-rows reaching dlt while the file still streams, 503 retried, a body cut off half way, validators that count only
-with the load of their rows, and the Dagster automation."""
+(`fakes.open_data`): typed full load, conditional GET (304: nothing downloaded or loaded), replace on a new version
+(served with a Content-Length, without a final line break), rows reaching dlt while the file still streams, 503
+retried, a body cut off half way and files that must not replace the table (renamed column, header only, not UTF-8),
+validators that count only with the load of their rows, and the Dagster automation."""
 
 import datetime as dt
 import inspect
@@ -23,7 +24,7 @@ from data_foundation.dagster import build_definitions
 from data_foundation.load.destinations import create_target
 from data_foundation.load.running import RunFailed, run_source
 from fakes.http import Reply
-from fakes.open_data import AWKWARD_STREET, FIRST_ID, HEADER, PATH, OpenDataPortal
+from fakes.open_data import ACCENTED_STREET, AWKWARD_STREET, FIRST_ID, HEADER, PATH, OpenDataPortal
 
 ROWS, NEW_ROWS, CHUNK = 2000, 1500, 500
 TYPES = {"crash_date": "DATE", "crash_time": "TIME", "borough": "VARCHAR", "zip_code": "VARCHAR",
@@ -67,7 +68,7 @@ def _table(path):
 
 
 def _published(portal):
-    return sorted((int(r["COLLISION_ID"]), r["ZIP CODE"] or None, r["OFF STREET NAME"] or None, r["CRASH DATE"],
+    return sorted((int(r["COLLISION_ID"]), r["ZIP CODE"].strip() or None, r["OFF STREET NAME"] or None, r["CRASH DATE"],
                    r["NUMBER OF PERSONS INJURED"] or None) for r in portal.current_rows())
 
 
@@ -79,7 +80,7 @@ def _validators(request):
     return request.headers.get("if-none-match"), request.headers.get("if-modified-since")
 
 
-def test_typed_full_load_after_503_then_304_keeps_the_table_then_a_new_version_replaces_it(
+def test_typed_full_load_after_503_then_304_keeps_the_table_then_new_versions_replace_it_however_served(
         source, portal, target, duckdb_file):
     portal.fail(PATH, Reply(503, "Service Unavailable", {"Retry-After": "0"}), Reply(503, "Service Unavailable"))
     first = run_source(source, target)
@@ -93,14 +94,15 @@ def test_typed_full_load_after_503_then_304_keeps_the_table_then_a_new_version_r
                                     "WHERE table_schema = 'open_data' AND table_name = 'crashes'"))
     assert {name: types[name] for name in TYPES} == TYPES
     assert len(types) == len(HEADER) + 2  # dlt's snake_case names of the 29 headers, `_dlt_load_id`, `_dlt_id`
-    awkward, leading_zero, unlocated = (query(duckdb_file, f"""
+    awkward, leading_zero, unlocated, accented, zip_of_spaces = (query(duckdb_file, f"""
         SELECT crash_date, crash_time, zip_code, latitude, longitude, location, off_street_name, borough,
                number_of_persons_injured FROM open_data.crashes WHERE collision_id = {FIRST_ID + index}""")[0]
-        for index in (5, 3, 0))
+        for index in (5, 3, 0, 50, 13))
     assert awkward[:2] == (dt.date(2024, 1, 6), dt.time(5, 35)) and awkward[6] == AWKWARD_STREET
     assert awkward[3:6] == (40.505, -74.195, "(40.505000, -74.1950)")
     assert leading_zero[2] == "07302"
     assert unlocated[2:6] == (None, None, None, None) and unlocated[7] is None and unlocated[8] == 1
+    assert accented[6] == ACCENTED_STREET and zip_of_spaces[2] is None  # spaces only: as unknown as empty
 
     body_bytes = portal.body_bytes
     unchanged = run_source(source, target)
@@ -111,6 +113,7 @@ def test_typed_full_load_after_503_then_304_keeps_the_table_then_a_new_version_r
 
     old_etag = portal.etag
     portal.publish(NEW_ROWS)
+    portal.content_length = True  # served whole with a Content-Length, as S3, CDNs and static servers do
     changed = run_source(source, target)
     assert portal.requests[-1].headers["if-none-match"] == old_etag and portal.answers[-1] == 200
     assert changed.rows_loaded == {"crashes": NEW_ROWS}
@@ -119,6 +122,7 @@ def test_typed_full_load_after_503_then_304_keeps_the_table_then_a_new_version_r
 
     # a full refresh drops the table (and its resource state, but not the source state holding the validators):
     # the file is downloaded again unconditionally, not answered 304 onto an empty table
+    portal.content_length, portal.final_line_break = False, False  # chunked, the last row without a line break
     refreshed = run_source(source, target, full_refresh=True)
     assert _validators(portal.requests[-1]) == (None, None) and portal.answers[-1] == 200
     assert refreshed.rows_loaded == {"crashes": NEW_ROWS}
@@ -156,26 +160,48 @@ def test_rows_reach_dlt_while_the_rest_of_the_file_is_still_unsent(source, porta
     assert _table(duckdb_file)[0] == _published(portal)
 
 
-def test_a_body_cut_off_fails_the_run_keeps_the_table_and_the_next_run_downloads_again(
+def test_a_cut_or_malformed_file_fails_the_run_keeps_the_table_and_the_next_run_downloads_again(
         source, portal, target, duckdb_file):
     first = run_source(source, target)
-    v1_etag, v1_rows = portal.etag, _published(portal)
+    v1_etag, v1_table = portal.etag, (_published(portal), set(first.load_ids))
     portal.publish(NEW_ROWS)
     portal.break_body(after_bytes=20_000)  # of ~40 KB (gzip)
+    message = _rejected(source, target, duckdb_file, v1_table)
+    broke_off = re.search(rf"the download of {re.escape(_url(portal))} broke off after (\d+) rows", message)
+    assert broke_off and CHUNK < int(broke_off[1]) < NEW_ROWS  # a page of the cut file had been handed to dlt
+
+    portal.header = ["Crash Date", *HEADER[1:]]  # loaded, it would be a text column and `crash_date` null everywhere
+    assert (f"{_url(portal)}: the header lacks the columns ['CRASH DATE']; columns not expected: ['Crash Date']"
+            in _rejected(source, target, duckdb_file, v1_table))
+    portal.header, portal.encoding = list(HEADER), "cp1252"
+    # the first byte that is not UTF-8 is the É of row 50 (0xc9), on line 53: the header, then row 5 takes two lines
+    assert f"{_url(portal)}: line 53 is not UTF-8 (byte 0xc9)" in _rejected(source, target, duckdb_file, v1_table)
+    portal.encoding = "utf-8"
+    portal.publish(0)  # the header only: replacing the table with it would empty the table
+    message = _rejected(source, target, duckdb_file, v1_table)
+    assert f"{_url(portal)} answered 0 data rows, fewer than the 1 expected" in message
+    assert "SOURCES__OPEN_DATA__MIN_ROWS" in message
+
+    portal.publish(NEW_ROWS)
+    portal.header = [*HEADER, "CRASH SEVERITY"]  # a column the file adds loads as text
+    again = run_source(source, target)
+    assert portal.requests[-1].headers["if-none-match"] == v1_etag  # the failed downloads' validators were not kept
+    assert portal.answers == [200] * 6
+    assert again.resumed == {} and again.rows_loaded == {"crashes": NEW_ROWS}  # no part of the cut file loaded
+    assert _table(duckdb_file) == (_published(portal), set(again.load_ids))
+    assert query(duckdb_file, f"""SELECT crash_severity, typeof(crash_severity) FROM open_data.crashes
+                                  WHERE collision_id = {FIRST_ID + 7}""") == [("new 7", "VARCHAR")]
+
+
+def _rejected(source, target, duckdb_file, table):
+    """The run fails in extract saying the table keeps its rows, and it does: the message."""
     with pytest.raises(RunFailed) as failure:
         run_source(source, target)
     message = str(failure.value)
     assert "source `open_data` failed in step `extract`" in message
-    broke_off = re.search(rf"the download of {re.escape(_url(portal))} broke off after (\d+) rows", message)
-    assert broke_off and CHUNK < int(broke_off[1]) < NEW_ROWS  # a page of the cut file had been handed to dlt
     assert "the table keeps what the last complete download loaded" in message
-    assert _table(duckdb_file) == (v1_rows, set(first.load_ids))
-
-    again = run_source(source, target)
-    assert portal.requests[-1].headers["if-none-match"] == v1_etag  # the cut download's validators were not kept
-    assert portal.answers == [200, 200, 200]
-    assert again.resumed == {} and again.rows_loaded == {"crashes": NEW_ROWS}  # no part of the cut file loaded
-    assert _table(duckdb_file) == (_published(portal), set(again.load_ids))
+    assert _table(duckdb_file) == table
+    return message
 
 
 def _destination_validators(path):

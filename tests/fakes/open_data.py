@@ -3,14 +3,19 @@
 
 - The CSV is generated row by row, deterministically from the published version and its row count, and streamed with
   chunked transfer encoding, gzip-compressed (flushed per chunk) when the client accepts gzip, as the portal does.
+  `content_length = True` serves it whole with a `Content-Length` instead, as S3, CDNs and static file servers do.
 - Shapes real files have: a UTF-8 BOM, CRLF line ends, quoted fields (the `LOCATION` "(lat, lon)" pairs; a street
-  name holding a comma, double quotes and a line break), empty fields, H:MM times, MM/DD/YYYY dates, and ZIP codes
-  with a leading zero (New Jersey's 07xxx: NYC's own start with 1, but the column must stay text).
+  name holding a comma, double quotes and a line break), a street name beyond ASCII, empty fields, a ZIP code of
+  only spaces, H:MM times, MM/DD/YYYY dates, and ZIP codes with a leading zero (New Jersey's 07xxx: NYC's own start
+  with 1, but the column must stay text).
+- Shapes a changed or other export has: `final_line_break = False` (the last row ends the file without CRLF),
+  `header` (the header as served: rename a column, append a new one, whose fields hold `new <index>`), `encoding`
+  (e.g. "cp1252", then without a BOM) and `publish(0)` (the header only).
 - Validators: `ETag` and `Last-Modified` change with each `publish`; a conditional GET is answered `304 Not Modified`
   (no body) when `If-None-Match` matches (weak comparison, `*` too) or, without `If-None-Match`, when the file is not
   newer than `If-Modified-Since` (RFC 9110, 13.2.2).
 - Faults: `fail(PATH, Reply(503))` from the base (before the body); `break_body(after_bytes)` cuts the next body's
-  connection half way; `hold_body(after_chunks)` holds the next body at a `Gate`.
+  connection half way; `hold_body(after_chunks)` holds the next body at a `Gate` (both chunked bodies only).
 """
 
 import csv
@@ -34,6 +39,7 @@ HEADER = [
 ]
 FIRST_ID = 4_000_000
 AWKWARD_STREET = 'PIER 76 "TOW POUND", REAR\nWEST SIDE HIGHWAY'  # a comma, quotes and a line break
+ACCENTED_STREET = "PLAZA DE LAS AMÉRICAS"
 _BOROUGHS = ["BROOKLYN", "QUEENS", "MANHATTAN", "BRONX", "STATEN ISLAND"]
 _FACTORS = ["Unspecified", "Driver Inattention/Distraction", "Failure to Yield Right-of-Way", "Following Too Closely"]
 _VEHICLES = ["Sedan", "Station Wagon/Sport Utility Vehicle", "Taxi", "Bike", "Box Truck"]
@@ -53,11 +59,13 @@ def crash(index: int, version: int) -> Dict[str, str]:
         "CRASH DATE": (dt.date(2024, 1, 1) + dt.timedelta(days=index % 366)).strftime("%m/%d/%Y"),
         "CRASH TIME": f"{index % 24}:{index * 7 % 60:02d}",
         "BOROUGH": _BOROUGHS[index % 5] if in_borough else "",
-        "ZIP CODE": ("07302" if index % 50 == 3 else f"{11201 + index % 300}") if in_borough else "",
+        "ZIP CODE": ("07302" if index % 50 == 3 else f"{11201 + index % 300}") if in_borough else
+                    ("     " if index % 26 == 13 else ""),
         "LATITUDE": lat, "LONGITUDE": lon, "LOCATION": f"({lat}, {lon})" if located else "",
         "ON STREET NAME": f"{index % 90 + 1} STREET" if index % 3 else "",
         "CROSS STREET NAME": "BROADWAY" if index % 3 == 1 else "",
-        "OFF STREET NAME": AWKWARD_STREET if index % 97 == 5 else ("" if index % 3 else f"{index} ATLANTIC AVENUE"),
+        "OFF STREET NAME": AWKWARD_STREET if index % 97 == 5 else ACCENTED_STREET if index % 97 == 50 else
+                           ("" if index % 3 else f"{index} ATLANTIC AVENUE"),
         "COLLISION_ID": str(FIRST_ID + index),
     }
     for n, who in enumerate(("PERSONS", "PEDESTRIANS", "CYCLIST", "MOTORIST")):
@@ -76,6 +84,7 @@ class OpenDataPortal(FakeAPI):
     def __init__(self, rows: int = 2000, chunk_bytes: int = 16 * 1024) -> None:
         super().__init__()
         self.version, self.rows, self.chunk_bytes = 1, rows, chunk_bytes
+        self.content_length, self.final_line_break, self.header, self.encoding = False, True, list(HEADER), "utf-8"
         self.answers: List[int] = []  # the status of each answer to PATH (faults from `fail` are not answers)
         self.body_bytes = 0  # bytes of CSV bodies sent, all requests together (after compression)
         self._cut_after: Optional[int] = None
@@ -121,7 +130,10 @@ class OpenDataPortal(FakeAPI):
             headers["Content-Encoding"] = "gzip"
         cut, self._cut_after = self._cut_after, None
         hold, self._hold = self._hold, None
-        return Reply(200, headers=headers, chunks=self._body(self.version, self.rows, gzip, cut, hold))
+        body = self._body(self.version, self.rows, gzip, cut, hold)
+        if self.content_length:
+            return Reply(200, b"".join(body), headers)
+        return Reply(200, headers=headers, chunks=body)
 
     def _not_modified(self, headers: Dict[str, str]) -> bool:
         if "if-none-match" in headers:
@@ -155,13 +167,17 @@ class OpenDataPortal(FakeAPI):
     def _csv(self, version: int, rows: int) -> Iterator[bytes]:
         """The file in chunks of about `chunk_bytes`, generated as it is sent."""
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        buffer.write("\ufeff")
-        writer.writerow(HEADER)
+        writer = csv.writer(buffer, lineterminator="")  # each row's CRLF is written before the next one
+        if self.encoding == "utf-8":
+            buffer.write("\ufeff")
+        writer.writerow(self.header)
         for index in range(rows):
-            writer.writerow(crash(index, version).values())
+            buffer.write("\r\n")
+            writer.writerow([*crash(index, version).values(), *[f"new {index}"] * (len(self.header) - len(HEADER))])
             if buffer.tell() >= self.chunk_bytes:
-                yield buffer.getvalue().encode()
+                yield buffer.getvalue().encode(self.encoding)
                 buffer.seek(0)
                 buffer.truncate()
-        yield buffer.getvalue().encode()
+        if self.final_line_break:
+            buffer.write("\r\n")
+        yield buffer.getvalue().encode(self.encoding)
