@@ -4,7 +4,10 @@ when credentials are set."""
 
 import datetime as dt
 import importlib.util
+import inspect
+import json
 import os
+import re
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,8 +21,8 @@ from data_foundation.config.loading import load_project
 from data_foundation.dagster import build_definitions
 from data_foundation.load.destinations import create_target
 from data_foundation.load.running import run_source
-from fakes.graph_api import (GraphAPI, account_limit, app_limit, expired_token, months_before, transient_error,
-                             user_limit)
+from fakes.graph_api import (GraphAPI, account_limit, app_limit, expired_token, months_before, too_much_data,
+                             transient_error, user_limit)
 from test_cli import flat, foundation
 
 TOKEN = "EAAJq8fakeZ7xTok3nWm2Lx9"  # no masking pattern would recognise it: only masking by value hides it
@@ -27,7 +30,10 @@ ACCOUNT = "1234567890"
 TOKEN_ENV, ACCOUNT_ENV = "SOURCES__FACEBOOK_ADS__ACCESS_TOKEN", "SOURCES__FACEBOOK_ADS__ACCOUNT_ID"
 LIVE = {name: os.environ.get(name) for name in (TOKEN_ENV, ACCOUNT_ENV)}  # read before conftest clears SOURCES__*
 TODAY = dt.datetime.now(dt.timezone.utc).date()
-COUNTS = {"campaigns": 2, "ad_sets": 3, "ads": 4, "ad_insights": 16, "ad_insights__actions": 24}
+VERSION = GraphAPI.VERSIONS[-1]  # the newest the fake serves: the source's default must be it
+# the deleted ad is not listed (edges never list deleted objects) but its insights load: 4 ads x 4 days
+COUNTS = {"campaigns": 2, "ad_sets": 3, "ads": 3, "ad_insights": 16, "ad_insights__actions": 24}
+ARCHIVED_AD, DELETED_AD = "23852000000003", "23852000000004"
 
 
 def _settings(api: GraphAPI) -> dict:
@@ -58,7 +64,7 @@ def _day(offset: int) -> str:
 
 
 def _requests(graph: GraphAPI, edge: str) -> list:
-    return [r for r in graph.requests if r.path == f"/v21.0/act_{ACCOUNT}/{edge}"]
+    return [r for r in graph.requests if r.path == f"/{VERSION}/act_{ACCOUNT}/{edge}"]
 
 
 def _no_duplicate_keys(database: Path) -> None:
@@ -105,6 +111,17 @@ def test_full_load_then_a_rerun_rereads_the_lookback_and_updates_a_restated_day(
     assert len(_requests(graph, "adsets")) == 2 and len(_requests(graph, "campaigns")) == 1
     assert not [r for r in graph.requests if "access_token" in r.query]
     assert {r.headers["authorization"] for r in graph.requests} == {f"Bearer {TOKEN}"}
+    # archived and deleted objects: asked for by status (the API leaves them out otherwise), a deleted ad's spend
+    # loads through the insights' filter though the ad itself can no longer be listed
+    assert "ARCHIVED" in json.loads(_requests(graph, "ads")[0].query["effective_status"])
+    assert "DELETED" in json.loads(_requests(graph, "insights")[0].query["filtering"])[0]["value"]
+    assert query(duckdb_file, "SELECT id, effective_status FROM facebook_ads.ads WHERE effective_status <> 'ACTIVE' "
+                              "UNION ALL SELECT id, effective_status FROM facebook_ads.ad_sets "
+                              "WHERE effective_status <> 'ACTIVE'") == [(ARCHIVED_AD, "ARCHIVED"),
+                                                                        ("23851000000003", "ARCHIVED")]
+    deleted = graph.insight(DELETED_AD, TODAY)
+    assert query(duckdb_file, "SELECT spend::VARCHAR FROM facebook_ads.ad_insights WHERE ad_id = ? AND date_start = ?",
+                 [DELETED_AD, _day(0)]) == [(deleted["spend"],)]
 
     types = dict(query(duckdb_file, "SELECT column_name, data_type FROM information_schema.columns "
                                     "WHERE table_schema = 'facebook_ads' AND table_name = 'ad_insights'"))
@@ -159,6 +176,43 @@ def test_an_invalid_token_and_other_client_errors_fail_at_once(graph):
     assert graph.count() == 1
 
 
+def test_an_expired_or_unknown_api_version_fails_naming_the_setting(graph):
+    """The default is the newest version the API serves; an expired one (#2635) or an unknown one (#2500) fails at
+    once, naming the setting to change rather than only the API's words."""
+    data = _data_module()
+    assert inspect.signature(data.fetch_objects).parameters["api_version"].default == VERSION
+    settings = {"account_id": ACCOUNT, "access_token": TOKEN, "base_url": graph.url, "backoff_factor": 0.001}
+    for version, code in (("v21.0", "code 2635"), ("v99.0", "code 2500")):
+        graph.clear()
+        with pytest.raises(data.GraphAPIError) as failed:
+            list(data.fetch_objects("campaigns", api_version=version, **settings))
+        message = str(failed.value)
+        assert code in message and f"version `{version}` is expired or unknown" in message
+        assert "SOURCES__FACEBOOK_ADS__API_VERSION" in message and graph.count() == 1
+
+
+def test_a_long_rate_limit_and_a_too_large_request_fail_at_once(graph):
+    """An ad account blocked for a day is not retried max_attempts times (each waiting max_retry_wait): the run fails
+    at once saying when to run again. "Please reduce the amount of data" (500, code 1) is not retried unchanged."""
+    data = _data_module()
+    settings = {"account_id": ACCOUNT, "access_token": TOKEN, "base_url": graph.url, "max_attempts": 3,
+                "backoff_factor": 0.001, "max_retry_wait": 0.3}
+    graph.throttle("insights", account_limit(f"act_{ACCOUNT}", minutes=1440))
+    with pytest.raises(data.GraphAPIError) as blocked:
+        list(data.fetch_insights(start_date=_day(1), end_date=_day(1), **settings))
+    expected = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(minutes=1440)
+    message = str(blocked.value)
+    assert "code 80004" in message and "rate-limited for about 1440 minutes" in message and graph.count() == 1
+    again = dt.datetime.strptime(re.search(r"Run again after (.+) UTC$", message)[1], "%Y-%m-%d %H:%M")
+    assert abs(again - expected) < dt.timedelta(minutes=2)
+    graph.clear()
+    graph.throttle("insights", too_much_data())
+    with pytest.raises(data.GraphAPIError) as too_large:
+        list(data.fetch_insights(start_date=_day(1), end_date=_day(1), **settings))
+    assert "Please reduce the amount of data" in str(too_large.value)
+    assert "SOURCES__FACEBOOK_ADS__WINDOW_DAYS" in str(too_large.value) and graph.count() == 1
+
+
 def test_insights_windows_stay_within_what_the_api_serves(graph):
     """Never more than 37 months back (the API refuses older days, #3018); a window older than the incremental's
     start (given outside Dagster) is refused rather than fetched and silently dropped by dlt's incremental."""
@@ -209,7 +263,7 @@ def test_dagster_daily_partitions_and_automation_and_a_partition_run_through_rat
         assert spec.freshness_policy.fail_window.to_timedelta() == dt.timedelta(hours=30)
 
     # the API rate-limits the run: the user limit (#17), the ad account's (#80004), a transient 500, the app's (403)
-    graph.throttle("insights", user_limit(), account_limit(f"act_{ACCOUNT}", minutes=1), transient_error(2))
+    graph.throttle("insights", user_limit(), account_limit(f"act_{ACCOUNT}", minutes=0.005), transient_error(2))
     graph.throttle("campaigns", app_limit(), transient_error(1))
     day = _day(1)
     result = dg.materialize([*defs.assets], resources=defs.resources, partition_key=day,
@@ -223,7 +277,7 @@ def test_dagster_daily_partitions_and_automation_and_a_partition_run_through_rat
     statuses = [(s.path.rsplit("/", 1)[1], s.status) for s in graph.served if s.status != 200]
     assert sorted(statuses) == [("campaigns", 403), ("campaigns", 500), ("insights", 400), ("insights", 400),
                                 ("insights", 500)]
-    # the ad account's `estimated_time_to_regain_access` (1 minute) set the wait, capped at max_retry_wait (0.3 s);
+    # the ad account's `estimated_time_to_regain_access` (0.005 minutes: 0.3 s, within max_retry_wait) set the wait;
     # the other retries waited their backoff (0.001 s)
     insights = [s.at for s in graph.served if s.path.endswith("/insights")]
     assert insights[1] - insights[0] < 0.25 and 0.3 <= insights[2] - insights[1] < 2

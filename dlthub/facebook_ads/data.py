@@ -9,17 +9,34 @@ parameters of the same names:
   without its `act_` prefix;
 - `sources.facebook_ads.access_token` (env `SOURCES__FACEBOOK_ADS__ACCESS_TOKEN`, a secret, required): a token with
   `ads_read` (a system user's token does not expire). Sent in the `Authorization: Bearer` header only, never in a URL;
-- `api_version` (default `v21.0`), `base_url` (default `https://graph.facebook.com`), `page_size` (default 500),
-  `request_timeout` (s, default 60), and for insights `window_days` (default 30): days per insights request.
+- `api_version` (default `v27.0`, released 2026-11-04), `base_url` (default `https://graph.facebook.com`),
+  `page_size` (default 500), `request_timeout` (s, default 60), and for insights `window_days` (default 30): days per
+  insights request.
 - Retries: `max_attempts` (default 8), `backoff_factor` (s, default 5.0), `max_retry_wait` (s, default 300). The Graph
   API reports rate limits as HTTP 400/403 with error codes (#4, #17, #32, #613, #80000-#80014) or `is_transient`;
   they are retried with exponential backoff, and an ad-account limit's `x-business-use-case-usage` header
-  (`estimated_time_to_regain_access`, minutes) sets the wait, at most `max_retry_wait`. 5xx are retried too; any
-  other error fails at once with the API's code and message (an invalid token: code 190).
+  (`estimated_time_to_regain_access`, minutes) sets the wait. A wait longer than `max_retry_wait` fails the run at
+  once, saying when to run again: retrying sooner only spends attempts. 5xx are retried too, except "Please reduce
+  the amount of data" (code 1), which the same request would meet again: lower `window_days`. Any other error fails
+  at once with the API's code and message (an invalid token: code 190).
+
+API version: Meta releases a Marketing API version about every 4 months and expires each about a year later
+(https://developers.facebook.com/docs/marketing-api/marketing-api-changelog/versions); a call to an expired one is
+refused with error #2635 ("You are calling a deprecated version of the Ads API"), or auto-upgraded for endpoints
+that did not change. Set `SOURCES__FACEBOOK_ADS__API_VERSION=v28.0` (or `api_version = "v28.0"` under
+[sources.facebook_ads] in .dlt/config.toml) to move on without a code change; change the default here once tested.
+
+Archived and deleted objects: edges without a status filter return only live objects, and
+`act_<id>/insights?level=ad` leaves out the stats of deleted ads. Insights are therefore filtered on every
+`ad.effective_status` (deleted and archived included), so a deleted ad's spend still loads; campaigns, ad sets and
+ads are listed with every `effective_status` but `DELETED`, which the API refuses on edges: a deleted object is no
+longer listed and keeps its last loaded row (its insights rows carry its `ad_name`, `adset_id`, `campaign_id`).
 """
 
 import datetime as dt
+import functools
 import json
+import math
 from decimal import Decimal
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import urlsplit
@@ -32,7 +49,7 @@ from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
 GRAPH_URL = "https://graph.facebook.com"
-API_VERSION = "v21.0"
+API_VERSION = "v27.0"  # see the module docstring: how to change it, when it expires
 TOKEN_ENV = "SOURCES__FACEBOOK_ADS__ACCESS_TOKEN"
 # the fields asked per edge: the API returns only what is asked (and `id`)
 FIELDS = {
@@ -44,12 +61,20 @@ FIELDS = {
     "ads": ["id", "account_id", "campaign_id", "adset_id", "name", "status", "effective_status", "creative{id}",
             "created_time", "updated_time"],
 }
+# every `effective_status` of each object type (Marketing API reference); edges refuse `DELETED`
+STATUSES = {
+    "campaigns": ["ACTIVE", "PAUSED", "DELETED", "ARCHIVED", "IN_PROCESS", "WITH_ISSUES"],
+    "adsets": ["ACTIVE", "PAUSED", "DELETED", "CAMPAIGN_PAUSED", "ARCHIVED", "IN_PROCESS", "WITH_ISSUES"],
+    "ads": ["ACTIVE", "PAUSED", "DELETED", "PENDING_REVIEW", "DISAPPROVED", "PREAPPROVED", "PENDING_BILLING_INFO",
+            "CAMPAIGN_PAUSED", "ARCHIVED", "ADSET_PAUSED", "IN_PROCESS", "WITH_ISSUES"],
+}
 INSIGHT_FIELDS = ["account_id", "campaign_id", "adset_id", "ad_id", "ad_name", "impressions", "clicks", "reach",
                   "spend", "cpc", "ctr", "cpm", "frequency", "actions"]
 # https://developers.facebook.com/docs/graph-api/overview/rate-limiting: app (4), user (17), page (32), per-call (613)
 # and business use case (800xx) limits
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, *range(80000, 80015)})
 HISTORY_MONTHS = 37  # insights older than this are refused (#3018)
+VERSIONS_URL = "https://developers.facebook.com/docs/marketing-api/marketing-api-changelog/versions"
 
 
 class GraphAPIError(HTTPError):
@@ -67,10 +92,11 @@ def fetch_objects(edge: str, start_date: Optional[str] = None, end_date: Optiona
     `start_date`/`end_date` are the Dagster partition's window, which every resource of the partitioned source
     takes: the account's structure has no date, so a partition run reads it whole too.
     """
-    client = _client(base_url, api_version, access_token, request_timeout, max_attempts, backoff_factor,
-                     max_retry_wait)
-    params = {"fields": ",".join(FIELDS[edge]), "limit": page_size}
-    for page in client.paginate(f"{_account(account_id)}/{edge}", params=params, hooks=_HOOKS):
+    client, hooks = _client(base_url, api_version, access_token, request_timeout, max_attempts, backoff_factor,
+                            max_retry_wait)
+    live = [status for status in STATUSES[edge] if status != "DELETED"]  # without it: archived objects left out
+    params = {"fields": ",".join(FIELDS[edge]), "limit": page_size, "effective_status": _compact(live)}
+    for page in client.paginate(f"{_account(account_id)}/{edge}", params=params, hooks=hooks):
         yield list(page)
 
 
@@ -90,14 +116,14 @@ def fetch_insights(start_date: Optional[str] = None, end_date: Optional[str] = N
     """
     if window_days < 1:
         raise ValueError(f"sources.facebook_ads.window_days must be >= 1, got {window_days}")
-    client = _client(base_url, api_version, access_token, request_timeout, max_attempts, backoff_factor,
-                     max_retry_wait)
+    client, hooks = _client(base_url, api_version, access_token, request_timeout, max_attempts, backoff_factor,
+                            max_retry_wait)
     since, until = _insights_range(start_date, end_date, incremental)
     for first, last in _windows(since, until, window_days):
         params = {"level": "ad", "time_increment": 1, "fields": ",".join(INSIGHT_FIELDS), "limit": page_size,
-                  "time_range": json.dumps({"since": first.isoformat(), "until": last.isoformat()},
-                                           separators=(",", ":"))}
-        for page in client.paginate(f"{_account(account_id)}/insights", params=params, hooks=_HOOKS):
+                  "time_range": _compact({"since": first.isoformat(), "until": last.isoformat()}),
+                  "filtering": _compact([{"field": "ad.effective_status", "operator": "IN", "value": STATUSES["ads"]}])}
+        for page in client.paginate(f"{_account(account_id)}/insights", params=params, hooks=hooks):
             yield [_typed_actions(row) for row in page]
 
 
@@ -122,6 +148,10 @@ def _windows(since: dt.date, until: dt.date, days: int) -> Iterator[Tuple[dt.dat
         last = min(since + dt.timedelta(days=days - 1), until)
         yield since, last
         since = last + dt.timedelta(days=1)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _day(value: Any) -> dt.date:
@@ -154,7 +184,8 @@ class _GraphPaginator(JSONResponseCursorPaginator):
 
 
 def _client(base_url: str, api_version: str, access_token: str, request_timeout: float, max_attempts: int,
-            backoff_factor: float, max_retry_wait: float) -> RESTClient:
+            backoff_factor: float, max_retry_wait: float) -> Tuple[RESTClient, Dict[str, Any]]:
+    """The REST client and the response hooks its requests carry (they raise the Graph API's errors)."""
     session = Client(
         request_timeout=request_timeout,
         request_max_attempts=max_attempts,
@@ -164,8 +195,9 @@ def _client(base_url: str, api_version: str, access_token: str, request_timeout:
         retry_condition=_rate_limited,
         respect_retry_after_header=True,
     ).session
-    return RESTClient(base_url=f"{base_url.rstrip('/')}/{api_version}", auth=BearerTokenAuth(access_token),
-                      paginator=_GraphPaginator(), session=session, data_selector="data")
+    client = RESTClient(base_url=f"{base_url.rstrip('/')}/{api_version}", auth=BearerTokenAuth(access_token),
+                        paginator=_GraphPaginator(), session=session, data_selector="data")
+    return client, {"response": [functools.partial(_check_response, max_retry_wait=max_retry_wait)]}
 
 
 def _graph_error(response: Response) -> Dict[str, Any]:
@@ -184,42 +216,62 @@ def _rate_limited(response: Optional[Response], exception: Optional[BaseExceptio
     return error.get("code") in RATE_LIMIT_CODES or error.get("is_transient") is True
 
 
-def _check_response(response: Response, *args: Any, **kwargs: Any) -> None:
-    """Raise an error answer as `GraphAPIError`; a rate limit first gets a `Retry-After` from the ad account's
-    `estimated_time_to_regain_access`, which dlt's retry waits for (at most `max_retry_wait`)."""
+def _check_response(response: Response, *args: Any, max_retry_wait: float, **kwargs: Any) -> None:
+    """Raise an error answer as `GraphAPIError`. A rate limit first gets a `Retry-After` from the ad account's
+    `estimated_time_to_regain_access`, which dlt's retry waits for. An error no retry can help (a wait longer than
+    `max_retry_wait`, a request too large) is raised without its response: dlt's retry decides on an error's
+    response (status, rate-limit code), so an error without one is not retried."""
     if response.status_code < 400:
         return
     error = _graph_error(response)
     wait = _regain_access_seconds(response)
+    if wait > max_retry_wait and _rate_limited(response, None):
+        raise GraphAPIError(_describe_long_wait(response, error, wait, max_retry_wait))
+    if error.get("code") == 1 and "reduce the amount of data" in str(error.get("message")):
+        raise GraphAPIError(f"{_describe(response, error)}. The same request would fail again: lower "
+                            "sources.facebook_ads.window_days (SOURCES__FACEBOOK_ADS__WINDOW_DAYS, days per insights "
+                            "request) or page_size (SOURCES__FACEBOOK_ADS__PAGE_SIZE)")
     if wait and _rate_limited(response, None):
-        response.headers["Retry-After"] = str(wait)
+        response.headers["Retry-After"] = str(math.ceil(wait))
     raise GraphAPIError(_describe(response, error), response=response)
 
 
-_HOOKS = {"response": [_check_response]}
-
-
-def _regain_access_seconds(response: Response) -> int:
+def _regain_access_seconds(response: Response) -> float:
     """`x-business-use-case-usage: {"<account>": [{"type": ..., "estimated_time_to_regain_access": <minutes>}]}`."""
     try:
         usage = json.loads(response.headers.get("x-business-use-case-usage") or "{}")
-        minutes = [entry.get("estimated_time_to_regain_access") or 0 for entries in usage.values() for entry in entries]
+        minutes = [float(entry.get("estimated_time_to_regain_access") or 0) for entries in usage.values()
+                   for entry in entries]
     except (ValueError, AttributeError, TypeError):
         return 0
-    return int(max(minutes, default=0) * 60)
+    return max(minutes, default=0) * 60
 
 
-def _describe(response: Response, error: Dict[str, Any]) -> str:
+def _describe_long_wait(response: Response, error: Dict[str, Any], wait: float, max_retry_wait: float) -> str:
+    again = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=wait)
+    return (f"{_describe(response, error, retried=False)}. The ad account is rate-limited for about "
+            f"{math.ceil(wait / 60)} minutes (estimated_time_to_regain_access), longer than "
+            f"sources.facebook_ads.max_retry_wait ({max_retry_wait:g} s): not retried. Run again after "
+            f"{again:%Y-%m-%d %H:%M} UTC")
+
+
+def _describe(response: Response, error: Dict[str, Any], retried: bool = True) -> str:
     code, subcode = error.get("code"), error.get("error_subcode")
     what = f"code {code}" + (f", subcode {subcode}" if subcode else "") + ", " if code is not None else ""
-    where = f"GET {urlsplit(response.url).path}"  # the path only: a query string may hold a token
-    text = f"Graph API error ({what}HTTP {response.status_code}) on {where}: {error.get('message') or response.reason}"
+    path = urlsplit(response.url).path  # the path only: a query string may hold a token
+    message = str(error.get("message") or response.reason)
+    text = f"Graph API error ({what}HTTP {response.status_code}) on GET {path}: {message}"
     if error.get("fbtrace_id"):
         text += f" (fbtrace_id {error['fbtrace_id']})"
     if code in (104, 190):
         return (f"{text}. The access token is invalid or expired: set {TOKEN_ENV} (or `access_token` under "
                 "[sources.facebook_ads] in .dlt/secrets.toml) to a valid token with the `ads_read` permission")
-    if _rate_limited(response, None) or response.status_code >= 500:
+    if code == 2635 or (code == 2500 and "Unknown path components" in message):  # an expired / unknown version
+        version = path.strip("/").split("/")[0]
+        return (f"{text}. The Marketing API version `{version}` is expired or unknown: set "
+                "sources.facebook_ads.api_version (SOURCES__FACEBOOK_ADS__API_VERSION) to a current one, "
+                f"see {VERSIONS_URL}")
+    if retried and (_rate_limited(response, None) or response.status_code >= 500):
         return (f"{text}. Still failing after the retries (a rate limit or a transient error): raise "
                 "sources.facebook_ads.max_attempts or max_retry_wait, or run again later")
     return text

@@ -5,12 +5,20 @@
   requested fields are returned (insights always add `date_start`/`date_stop`); insight numbers are strings, `actions`
   a list of `{action_type, value}`, left out for an ad with no actions; a `since` more than 37 months back is
   refused (#3018).
+- Versions: `VERSIONS` are served (as of 2026-12: v24.0 expired 2026-11-10, v27.0 released 2026-11-04); an older one
+  is refused with #2635 "You are calling a deprecated version of the Ads API", an unknown one with #2500 "Unknown
+  path components".
+- Statuses, as the API documents them: edges without `effective_status` list only live objects (not `ARCHIVED`, not
+  `DELETED`); with it, the objects in those statuses, but `DELETED` is refused on an edge (#100). Insights without
+  `filtering` on `ad.effective_status` leave out archived and deleted ads; with `IN [...]`, the ads in those statuses.
+  The data holds an archived ad set, an archived ad and a deleted ad (of the archived ad set).
 - Cursor paging: `{"data": [...], "paging": {"cursors": {"before", "after"}, "next": <full URL>}}`. The cursors are
   opaque; the `next` URL carries `access_token=<token>` in its query string, as the real one does; a full page has a
   `next` even when nothing follows, so an exact multiple ends with a bare `{"data": []}`.
 - The token is checked (`Authorization: Bearer`, or `access_token=`): missing is error 104, wrong 190.
 - Errors on demand (`throttle`): #17 user limit (400), #4 app limit (403), #80004 ad-account limit (400 with
   `x-business-use-case-usage`), transient #2 (500), a token expiring mid-run (#190, subcode 463).
+- "Please reduce the amount of data" (`too_much_data`: HTTP 500, code 1) on demand, via `throttle`.
 - `restate(day)` changes a day's numbers, as late attribution does.
 - `served`: every answer (time, path, status), rate limits included, to measure the waits between them.
 """
@@ -26,10 +34,12 @@ from urllib.parse import urlencode
 
 from fakes.http import FakeAPI, Reply, Request
 
-__all__ = ["GraphAPI", "account_limit", "app_limit", "expired_token", "months_before", "transient_error",
-           "user_limit"]
+__all__ = ["GraphAPI", "account_limit", "app_limit", "expired_token", "months_before", "too_much_data",
+           "transient_error", "user_limit"]
 
 _PATH = re.compile(r"^/(v\d+\.\d+)/act_([^/]+)/(campaigns|adsets|ads|insights)$")
+_VERSION = re.compile(r"^/(v\d+\.\d+)/")
+_HIDDEN = ("ARCHIVED", "DELETED")  # left out of edges and insights unless asked for
 _FIELD = re.compile(r"([a-z_]+)(\{[^}]*\})?")
 _TRACE = "AbCdEfGh123"
 ACTIONS = ("link_click", "post_engagement")
@@ -53,7 +63,13 @@ def app_limit() -> Reply:
     return _error(403, 4, "(#4) Application request limit reached", transient=True)
 
 
-def account_limit(account_id: str, minutes: int = 1, kind: str = "ads_insights") -> Reply:
+def too_much_data() -> Reply:
+    return _error(500, 1, "Please reduce the amount of data you're asking for, then retry your request")
+
+
+def account_limit(account_id: str, minutes: float = 1, kind: str = "ads_insights") -> Reply:
+    """#80004 with the wait in `estimated_time_to_regain_access` (whole minutes in the real API: a fraction here keeps
+    a test's wait short)."""
     usage = {account_id: [{"type": kind, "call_count": 100, "total_cputime": 30, "total_time": 30,
                            "estimated_time_to_regain_access": minutes}]}
     return _error(400, 80004, "(#80004) There have been too many calls to this ad-account. Wait a bit and try "
@@ -77,7 +93,10 @@ class _Served:
 
 
 class GraphAPI(FakeAPI):
-    """One ad account: 2 campaigns, 3 ad sets, 4 ads, insights per ad for the last `days` days up to `today`."""
+    """One ad account: 2 campaigns, 3 ad sets (one archived), 4 ads (one archived, one deleted), insights per ad for
+    the last `days` days up to `today`."""
+
+    VERSIONS = ("v25.0", "v26.0", "v27.0")
 
     def __init__(self, token: str, account_id: str = "1234567890", today: Optional[dt.date] = None,
                  days: int = 4) -> None:
@@ -132,6 +151,9 @@ class GraphAPI(FakeAPI):
         denied = self._check_token(request)
         if denied:
             return denied
+        refused = self._check_version(request)
+        if refused:
+            return refused
         match = _PATH.match(request.path)
         if not match or match[2] != self.account_id:
             return _error(400, 100, f"Unsupported get request. Object with ID '{request.path.split('/')[2]}' does "
@@ -142,9 +164,24 @@ class GraphAPI(FakeAPI):
             return throttled
         if match[3] == "insights":
             return self._insights(request)
+        statuses = json.loads(request.query.get("effective_status", "null")) or None
+        if statuses and "DELETED" in statuses:
+            return _error(400, 100, "(#100) Filtering on DELETED objects is not supported for this edge: query a "
+                          "deleted object by its id")
         fields = _fields(request)
-        rows = [{k: v for k, v in obj.items() if k in fields or k == "id"} for obj in self.objects[match[3]]]
+        rows = [{k: v for k, v in obj.items() if k in fields or k == "id"} for obj in self.objects[match[3]]
+                if _shown(obj["effective_status"], statuses)]
         return self._page(request, rows)
+
+    def _check_version(self, request: Request) -> Optional[Reply]:
+        version = _VERSION.match(request.path)
+        if version and version[1] in self.VERSIONS:
+            return None
+        newest = self.VERSIONS[-1]
+        if version and _number(version[1]) < _number(self.VERSIONS[0]):
+            return _error(400, 2635, "(#2635) You are calling a deprecated version of the Ads API. Please update to "
+                          f"the latest version: {newest}.")
+        return _error(400, 2500, f"Unknown path components: {request.path}")
 
     def _check_token(self, request: Request) -> Optional[Reply]:
         header = request.headers.get("authorization", "")
@@ -175,8 +212,10 @@ class GraphAPI(FakeAPI):
             return _error(400, 3018, "(#3018) The start date of the time range cannot be beyond 37 months from "
                           "the current date")
         fields = _fields(request) | {"date_start", "date_stop"}
+        statuses = _status_filter(request.query.get("filtering"))
         rows = [{k: v for k, v in self.insight(ad["id"], day).items() if k in fields}
-                for day in self.days if since <= day <= until for ad in self.objects["ads"]]
+                for day in self.days if since <= day <= until for ad in self.objects["ads"]
+                if _shown(ad["effective_status"], statuses)]
         return self._page(request, rows)
 
     def _page(self, request: Request, rows: List[Dict[str, Any]]) -> Reply:
@@ -205,12 +244,30 @@ def _objects(account_id: str) -> Dict[str, List[Dict[str, Any]]]:
                "status": "ACTIVE", "effective_status": "ACTIVE", "daily_budget": str(1000 * n),
                "optimization_goal": "LINK_CLICKS", "billing_event": "IMPRESSIONS", "created_time": created,
                "updated_time": created, "start_time": created, "account_id": account_id} for n in (1, 2, 3)]
+    adsets[2].update(status="ARCHIVED", effective_status="ARCHIVED")
     parents = [adsets[0], adsets[0], adsets[1], adsets[2]]
     ads = [{"id": f"2385200000000{n}", "name": f"Ad {n}", "adset_id": parent["id"],
             "campaign_id": parent["campaign_id"], "status": "ACTIVE", "effective_status": "ACTIVE",
             "creative": {"id": f"2385300000000{n}"}, "created_time": created, "updated_time": created,
             "account_id": account_id} for n, parent in enumerate(parents, start=1)]
+    ads[2].update(status="ARCHIVED", effective_status="ARCHIVED")
+    ads[3].update(status="DELETED", effective_status="DELETED")
     return {"campaigns": campaigns, "adsets": adsets, "ads": ads}
+
+
+def _shown(status: str, asked: Optional[List[str]]) -> bool:
+    """Without a status filter the API answers live objects only; with one, those in the statuses asked."""
+    return status in asked if asked else status not in _HIDDEN
+
+
+def _status_filter(filtering: Optional[str]) -> Optional[List[str]]:
+    """The statuses of `filtering=[{"field": "ad.effective_status", "operator": "IN", "value": [...]}]`."""
+    rules = [rule for rule in json.loads(filtering or "[]") if rule.get("field") == "ad.effective_status"]
+    return [status for rule in rules if rule.get("operator") == "IN" for status in rule["value"]] or None
+
+
+def _number(version: str) -> float:
+    return float(version.lstrip("v"))
 
 
 def _fields(request: Request) -> Set[str]:
