@@ -4,8 +4,10 @@ refresh-token exchange and its failures, secrets kept out of output and files, t
 credentials are set."""
 
 import datetime as dt
+import inspect
 import io
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -17,7 +19,7 @@ from rich.console import Console
 
 from conftest import copy_source, query, table_counts
 from fakes.google_ads_api import (CLIENT_ID, CLIENT_SECRET, CUSTOMER_ID, DEVELOPER_TOKEN, LOGIN_CUSTOMER_ID,
-                                  REFRESH_TOKEN, GoogleAdsAPI, quota_error)
+                                  REFRESH_TOKEN, VERSIONS, GoogleAdsAPI, quota_error, unsupported_version)
 from fakes.http import Reply
 from test_cli import flat, foundation
 from test_secrets import _files_text
@@ -28,6 +30,7 @@ from data_foundation.load.destinations import create_target
 from data_foundation.load.running import run_source
 
 SECRETS = (CLIENT_SECRET, REFRESH_TOKEN, DEVELOPER_TOKEN)
+VERSION = VERSIONS[-1]  # the newest the fake serves: the source's default must be it
 ENV = "SOURCES__GOOGLE_ADS__"
 # the source's own settings, read before conftest's isolation clears SOURCES__* for each test
 LIVE_ENV = tuple(ENV + key for key in ("CLIENT_ID", "CLIENT_SECRET", "REFRESH_TOKEN", "DEVELOPER_TOKEN", "CUSTOMER_ID"))
@@ -80,13 +83,14 @@ def _today() -> str:
 
 
 def _stream_requests(api: GoogleAdsAPI):
-    return [r for r in api.requests_to("/v18/customers/") if r.path.endswith(":searchStream")]
+    return [r for r in api.requests_to(f"/{VERSION}/customers/") if r.path.endswith(":searchStream")]
 
 
 def test_full_load_through_faults_then_a_lookback_rerun_updates_a_restated_day(api, root, duckdb_file):
     source, target = _source(root), create_target("duckdb", str(duckdb_file))
-    api.fail("/v18/", quota_error(), Reply(503, {"error": {"code": 503, "message": "The service is currently "
-                                                          "unavailable.", "status": "UNAVAILABLE"}}))
+    unavailable = Reply(503, {"error": {"code": 503, "message": "The service is currently unavailable.",
+                                        "status": "UNAVAILABLE"}})
+    api.fail(f"/{VERSION}/", quota_error(retry_delay="0.05s"), unavailable)
     first = run_source(source, target)
     assert table_counts(duckdb_file, "google_ads") == {"campaigns": 3, "campaign_metrics": 120}
     assert first.rows_loaded == {"campaigns": 3, "campaign_metrics": 120}
@@ -128,16 +132,27 @@ def test_full_load_through_faults_then_a_lookback_rerun_updates_a_restated_day(a
     assert clicks["2024-01-05"] != 777  # before it: not asked for again
 
 
-def test_quota_error_waits_its_retry_delay_capped(api, root):
-    """Google's 429 carries the wait in its body (`retryDelay: 30s`), not in `Retry-After`: the source waits it,
-    capped at `max_retry_delay` (0.5 s here), where its own backoff would wait 0.01 s."""
-    api.fail("/v18/", quota_error(retry_delay="30s"))
+def test_quota_error_waits_its_retry_delay_or_fails_at_once_when_longer_than_the_cap(api, root):
+    """Google's 429 carries the wait in its body (`retryDelay`), not in `Retry-After`: the source waits it (0.4 s,
+    where its own backoff would wait 0.01 s). A daily quota's wait (a day) longer than `max_retry_delay` is not
+    retried max_attempts times: the run fails at once, saying when to run again."""
+    api.fail(f"/{VERSION}/", quota_error(retry_delay="0.4s"))
     started = time.monotonic()
     pages = list(_entry(root)("campaigns", **{**_arguments(api), "max_retry_delay": 0.5}))
     waited = time.monotonic() - started
     assert [len(page) for page in pages] == [3]
-    assert 0.5 <= waited < 5
+    assert 0.4 <= waited < 5
     assert len(_stream_requests(api)) == 2
+
+    api.clear()
+    api.fail(f"/{VERSION}/", quota_error(retry_delay="86400s"))
+    with pytest.raises(_refused(root)) as exhausted:
+        list(_entry(root)("campaigns", **{**_arguments(api), "max_retry_delay": 0.5}))
+    expected = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(days=1)
+    message = str(exhausted.value)
+    assert "429 RESOURCE_EXHAUSTED" in message and "exhausted for about 1440 minutes" in message
+    again = dt.datetime.strptime(re.search(r"Run again after (.+) UTC$", message)[1], "%Y-%m-%d %H:%M")
+    assert abs(again - expected) < dt.timedelta(minutes=2) and len(_stream_requests(api)) == 1
 
 
 def test_expired_access_token_is_refreshed_once(api, root):
@@ -184,10 +199,33 @@ def test_other_client_errors_fail_with_the_apis_message(api, root):
     assert (len(_stream_requests(api)), len(api.requests_to("/token"))) == (1, 1)
     # a non-stream error: one object, not an array; never retried
     api.clear()
-    api.fail("/v18/", Reply(404, {"error": {"code": 404, "message": "Method not found.", "status": "NOT_FOUND"}}))
-    with pytest.raises(_refused(root), match="^Google Ads API answered 404 NOT_FOUND: Method not found.$"):
+    api.fail(f"/{VERSION}/", Reply(400, {"error": {"code": 400, "message": "Invalid JSON payload received.",
+                                                  "status": "INVALID_ARGUMENT"}}))
+    with pytest.raises(_refused(root), match="^Google Ads API answered 400 INVALID_ARGUMENT: Invalid JSON payload"):
         list(entry("campaigns", **settings))
     assert len(_stream_requests(api)) == 1
+
+
+def test_a_sunset_or_unknown_api_version_fails_naming_the_setting(api, root):
+    """The default is the newest version Google serves. A sunset (v18) or unreleased (v99) version is answered 404
+    with Google's HTML page, a version about to be blocked with UNSUPPORTED_VERSION: each fails at once, naming
+    `api_version`, never quoting the HTML."""
+    entry, settings = _entry(root), _arguments(api)
+    assert inspect.signature(entry).parameters["api_version"].default == VERSION
+    for version in ("v18", "v99"):
+        api.clear()
+        with pytest.raises(_refused(root)) as failed:
+            list(entry("campaigns", **{**settings, "api_version": version}))
+        message = str(failed.value)
+        assert message.startswith(f"Google Ads API answered 404 (an HTML page) on /{version}/customers/")
+        assert f"version `{version}` is sunset or unknown" in message and "<" not in message
+        assert "sources.google_ads.api_version (SOURCES__GOOGLE_ADS__API_VERSION)" in message
+        assert len(api.requests_to(f"/{version}/")) == 1
+    api.clear()
+    api.fail(f"/{VERSION}/", unsupported_version(VERSION))
+    with pytest.raises(_refused(root), match=r"UNSUPPORTED_VERSION: Version v26 is deprecated.*Check "
+                                             r"sources.google_ads.api_version \(SOURCES__GOOGLE_ADS__API_VERSION\)$"):
+        list(entry("campaigns", **settings))
 
 
 def test_partition_asks_only_its_day_and_assets_carry_automation(api, root, tmp_path):

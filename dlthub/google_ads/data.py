@@ -9,16 +9,25 @@ parameters of the same names under `sources.google_ads` (env `SOURCES__GOOGLE_AD
   scope) and `developer_token` (Google Ads API Center);
 - config: `client_id` (the OAuth2 client), `customer_id` (the account queried) and `login_customer_id` (the manager
   account the access goes through, when it does), both accepted as `123-456-7890` or digits only;
-- `api_version` (default v18), `base_url`, `token_url`, `request_timeout` (s, default 60), `max_attempts` (default
+- `api_version` (default v26), `base_url`, `token_url`, `request_timeout` (s, default 60), `max_attempts` (default
   6) and `backoff_factor` (s, default 1.0) for retries on 429 and 5xx, `max_retry_delay` (s, default 60): the most a
-  retry waits, also when a quota error asks for longer (`retryDelay`).
+  retry waits. A quota error asking for a longer wait (`retryDelay`, e.g. a daily quota's hours) fails the run at
+  once, saying when to run again: retrying sooner only spends attempts.
+
+API version: Google releases a major version about every quarter and sunsets each about a year after its release
+(https://developers.google.com/google-ads/api/docs/sunset-dates); v26 was released on 2026-10-14 (sunset projected
+for November 2027). A sunset or unknown version answers 404 with an HTML page: the error then names this setting.
+Set `SOURCES__GOOGLE_ADS__API_VERSION=v27` (or `api_version = "v27"` under [sources.google_ads] in
+.dlt/config.toml) to move on without a code change; change the default here once tested against the release notes.
 """
 
 import dataclasses
 import datetime as dt
+import functools
 import math
 import re
 from typing import Any, Dict, Iterator, List, Optional
+from urllib.parse import urlsplit
 
 import dlt
 from dlt.common.configuration.specs.base_configuration import configspec
@@ -29,6 +38,8 @@ from dlt.sources.helpers.rest_client.auth import OAuth2ClientCredentials
 from requests import HTTPError, Response, Session
 
 API_URL = "https://googleads.googleapis.com"
+API_VERSION = "v26"  # see the module docstring: how to change it, when it sunsets
+SUNSET_URL = "https://developers.google.com/google-ads/api/docs/sunset-dates"
 TOKEN_URL = "https://oauth2.googleapis.com/token"
 
 
@@ -62,7 +73,8 @@ REPORTS = {
 }
 
 # what to check when the API refuses a request for one of these reasons (Google Ads error codes)
-_SETTING_OF_ERROR = {"DEVELOPER_TOKEN": "developer_token", "LOGIN_CUSTOMER_ID": "login_customer_id",
+_SETTING_OF_ERROR = {"UNSUPPORTED_VERSION": "api_version",
+                     "DEVELOPER_TOKEN": "developer_token", "LOGIN_CUSTOMER_ID": "login_customer_id",
                      "USER_PERMISSION_DENIED": "login_customer_id", "CUSTOMER_NOT_FOUND": "customer_id",
                      "INVALID_CUSTOMER_ID": "customer_id"}
 
@@ -84,7 +96,7 @@ def google_ads(report: str, start_date: Optional[str] = None, end_date: Optional
                customer_id: str = dlt.config.value, client_id: str = dlt.config.value,
                client_secret: str = dlt.secrets.value, refresh_token: str = dlt.secrets.value,
                developer_token: str = dlt.secrets.value, login_customer_id: Optional[str] = None,
-               api_version: str = "v18", base_url: str = API_URL, token_url: str = TOKEN_URL,
+               api_version: str = API_VERSION, base_url: str = API_URL, token_url: str = TOKEN_URL,
                request_timeout: float = 60.0, max_attempts: int = 6, backoff_factor: float = 1.0,
                max_retry_delay: float = 60.0) -> Iterator[List[Dict[str, Any]]]:
     """The rows of one report (`campaigns`, `campaign_metrics`), one page per batch of the search stream.
@@ -158,27 +170,61 @@ def _search_stream(session: Session, auth: GoogleRefreshTokenAuth, url: str, que
     if response.status_code == 401 and _access_token_refused(_error_body(response)):
         auth.expire()
         response = session.post(url, json={"query": query}, headers=headers, auth=auth)
+    if _unknown_version(response):
+        raise GoogleAdsError(_describe_unknown_version(response))
     if response.status_code >= 400:
         raise GoogleAdsError(_describe_error(_error_body(response), response.status_code))
     return response
+
+
+def _unknown_version(response: Response) -> bool:
+    """A sunset or unknown version: Google's front end answers 404 with an HTML page (no API behind the path), or
+    gRPC's UNIMPLEMENTED (no such method) in JSON."""
+    return response.status_code == 404 or _error_of(_error_body(response)).get("status") == "UNIMPLEMENTED"
+
+
+def _describe_unknown_version(response: Response) -> str:
+    version = urlsplit(response.url).path.strip("/").split("/")[0]
+    error = _error_of(_error_body(response))
+    answer = f"{error.get('status', '')} {error.get('message', '')}".strip()
+    return (f"Google Ads API answered {response.status_code} ({answer}) on {urlsplit(response.url).path}: the API "
+            f"version `{version}` is sunset or unknown (Google retires each version about a year after its release). "
+            "Check sources.google_ads.api_version (SOURCES__GOOGLE_ADS__API_VERSION): set a current version, see "
+            f"{SUNSET_URL}; or base_url if it is not Google's")
+
+
+def _is_html(response: Response) -> bool:
+    return "html" in response.headers.get("content-type", "") or response.text.lstrip()[:1] == "<"
 
 
 def _session(request_timeout: float, max_attempts: int, backoff_factor: float, max_retry_delay: float) -> Session:
     session = Client(request_timeout=request_timeout, request_max_attempts=max_attempts,
                      request_backoff_factor=backoff_factor, request_max_retry_delay=max_retry_delay,
                      raise_for_status=False, respect_retry_after_header=True).session
-    session.hooks["response"].append(_retry_delay_as_header)
+    session.hooks["response"].append(functools.partial(_retry_delay_as_header, max_retry_delay=max_retry_delay))
     return session
 
 
-def _retry_delay_as_header(response: Response, *args: Any, **kwargs: Any) -> Response:
+def _retry_delay_as_header(response: Response, *args: Any, max_retry_delay: float, **kwargs: Any) -> Response:
     """Google puts the wait of a quota error in the body (`quotaErrorDetails.retryDelay`, e.g. "30s"), not in a
-    `Retry-After` header: copied into one, dlt's `Client` waits that long before retrying (at most its max delay)."""
+    `Retry-After` header: copied into one, dlt's `Client` waits that long before retrying. A wait longer than
+    `max_retry_delay` (a daily quota: hours) raises at once: dlt's retry does not retry an exception that is neither
+    an HTTP error nor a connection error."""
     if response.status_code == 429 and "Retry-After" not in response.headers:
         delay = _retry_delay(_error_body(response))
+        if delay and delay > max_retry_delay:
+            raise GoogleAdsError(_describe_long_wait(response, delay, max_retry_delay))
         if delay:
             response.headers["Retry-After"] = str(math.ceil(delay))
     return response
+
+
+def _describe_long_wait(response: Response, delay: float, max_retry_delay: float) -> str:
+    again = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=delay)
+    return (f"{_describe_error(_error_body(response), response.status_code)}. The account's quota is exhausted for "
+            f"about {math.ceil(delay / 60)} minutes (retryDelay {delay:g}s), longer than "
+            f"sources.google_ads.max_retry_delay ({max_retry_delay:g} s): not retried. Run again after "
+            f"{again:%Y-%m-%d %H:%M} UTC")
 
 
 def _retry_delay(body: Any) -> Optional[float]:
@@ -238,10 +284,11 @@ def _digits(value: Any, setting: str) -> str:
 
 
 def _error_body(response: Response) -> Any:
+    """The JSON error; a page from Google's front end or a proxy (HTML) is named, not quoted."""
     try:
         return response.json()
     except ValueError:
-        return {"error": {"message": response.text[:300]}}
+        return {"error": {"message": "an HTML page" if _is_html(response) else response.text[:300]}}
 
 
 def _error_of(body: Any) -> Dict[str, Any]:

@@ -10,6 +10,10 @@
   `segments.date BETWEEN 'a' AND 'b'` / `DURING <range>` condition, and answers a JSON array of batches
   `{"results", "fieldMask", "requestId"}` of at most `batch_size` rows, camelCase and nested, int64 values as strings.
 
+Versions: `VERSIONS` are served (as of 2026-12: v22 sunset 2026-10-07, v26 released 2026-10-14). Any other path, a
+sunset or unreleased version's included, is answered by Google's front end: 404 with its HTML page, not JSON.
+`unsupported_version()` is the JSON refusal a version gets around its sunset (`requestError: UNSUPPORTED_VERSION`).
+
 Data: `CAMPAIGNS` campaigns, with a metrics row per campaign and day from `FIRST_DAY` for `days` days (all
 deterministic); `restate(day, campaign_id, clicks=...)` changes a day's metrics the way attribution does.
 """
@@ -22,7 +26,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from fakes.http import FakeAPI, Reply, Request
 
 __all__ = ["CAMPAIGNS", "CLIENT_ID", "CLIENT_SECRET", "CUSTOMER_ID", "DEVELOPER_TOKEN", "FIRST_DAY", "GoogleAdsAPI",
-           "LOGIN_CUSTOMER_ID", "REFRESH_TOKEN", "quota_error"]
+           "LOGIN_CUSTOMER_ID", "REFRESH_TOKEN", "VERSIONS", "quota_error", "unsupported_version"]
 
 CLIENT_ID = "1234-fake.apps.googleusercontent.com"
 CLIENT_SECRET = "GOCSPX-fake-client-secret-9f3k"
@@ -31,6 +35,15 @@ DEVELOPER_TOKEN = "fake-dev-token-Zx81Hq"
 CUSTOMER_ID = "1234567890"
 LOGIN_CUSTOMER_ID = "9876543210"
 FIRST_DAY = dt.date(2024, 1, 1)
+VERSIONS = ("v23", "v24", "v25", "v26")
+_NOT_FOUND = """<!DOCTYPE html>
+<html lang=en>
+  <meta charset=utf-8>
+  <title>Error 404 (Not Found)!!1</title>
+  <a href=//www.google.com/><span id=logo aria-label=Google></span></a>
+  <p><b>404.</b> <ins>That’s an error.</ins>
+  <p>The requested URL <code>{path}</code> was not found on this server.  <ins>That’s all we know.</ins>
+"""
 CAMPAIGNS = [
     {"id": "1001", "name": "Brand search", "status": "ENABLED", "advertisingChannelType": "SEARCH"},
     {"id": "1002", "name": "Retargeting display", "status": "PAUSED", "advertisingChannelType": "DISPLAY"},
@@ -84,9 +97,10 @@ class GoogleAdsAPI(FakeAPI):
         if request.path == "/token" and request.method == "POST":
             return self._token(request.form())
         stream = _SEARCH_STREAM.match(request.path)
-        if stream and request.method == "POST":
+        if stream and request.method == "POST" and stream["version"] in VERSIONS:
             return self._search_stream(request, stream["version"], stream["customer"])
-        return Reply(404, {"error": {"code": 404, "message": f"{request.path} not found", "status": "NOT_FOUND"}})
+        return Reply(404, _NOT_FOUND.format(path=request.path).encode(),
+                     headers={"Content-Type": "text/html; charset=UTF-8"})
 
     def _token(self, form: Dict[str, str]) -> Reply:
         if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
@@ -211,7 +225,12 @@ def _error(version: str, code: int, status: str, kind: str, reason: str, message
     return Reply(code, [{"error": {"code": code, "message": top, "status": status, "details": [failure]}}])
 
 
-def quota_error(version: str = "v18", retry_delay: str = "30s") -> Reply:
+def unsupported_version(version: str = VERSIONS[0]) -> Reply:
+    return _error(version, 400, "INVALID_ARGUMENT", "requestError", "UNSUPPORTED_VERSION",
+                  f"Version {version} is deprecated. Requests to this version will be blocked.")
+
+
+def quota_error(version: str = VERSIONS[-1], retry_delay: str = "30s") -> Reply:
     """429 RESOURCE_EXHAUSTED with the wait in the failure's `quotaErrorDetails.retryDelay` (no Retry-After header)."""
     failure = {"@type": _FAILURE_TYPE.format(version=version), "requestId": "req-quota",
                "errors": [{"errorCode": {"quotaError": "RESOURCE_EXHAUSTED"},
