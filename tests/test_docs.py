@@ -8,15 +8,18 @@ carries a tag (`text` for sample output, `yaml`, `sql`, `python`), so nothing is
 
 `LANES` says how each command is run and what it must show; a command shown but not there, or there but no longer
 shown, fails `test_every_shown_command_is_run`. All run once per module, in one sandbox: a working directory with a
-copy of the sources root the docs assume (`dlthub/jaffle_shop`), `examples/`, the partitioned test fixture, `.venv`
-(a link to this virtualenv) and `foundation.toml`, its own `FOUNDATION_PIPELINES_DIR` and `DAGSTER_HOME`, and the
-Jaffle Shop replica at `SOURCES__JAFFLE_SHOP__BASE_URL`. Lanes run side by side, the commands of a lane in order,
-each lane into its own DuckDB file (DuckDB has one writer); `walkthrough` follows the README from `make demo` on, in
-`./foundation.duckdb`. An `export` line applies to the later commands of its block. Servers are started in their own
-process group, checked (an HTTP answer, a log line), then stopped. `make demo` is run as what it runs
-(`python -m jaffle_replica.demo`); `make test` is what CI runs (`.ci/run`), not run from the suite itself.
+copy of the sources root the docs assume (the shipped sources of `dlthub/`), `examples/`, the partitioned test
+fixture, `.venv` (a link to this virtualenv) and `foundation.toml`, its own `FOUNDATION_PIPELINES_DIR` and
+`DAGSTER_HOME`, and the Jaffle Shop replica at `SOURCES__JAFFLE_SHOP__BASE_URL`; the other shipped sources' commands
+run against the fakes of their APIs (`tests/fakes/`, lane `sources`). Lanes run side by side, the commands of a lane
+in order, each lane into its own DuckDB file (DuckDB has one writer); `walkthrough` follows the README from `make
+demo` on, in `./foundation.duckdb`. An `export` line applies to the later commands of its block. Servers are
+started in their own process group, checked (an HTTP answer, a log line), then stopped. `make demo` is run as what it
+runs (`python -m jaffle_replica.demo`); `make test` is what CI runs (`.ci/run`), not run from the suite itself.
 """
 
+import contextlib
+import datetime as dt
 import json
 import os
 import re
@@ -32,12 +35,13 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import duckdb
 import pytest
 
-from conftest import EXAMPLES_ROOT, FULL_JAFFLE, JAFFLE_FOLDER, REPO, copy_dbt_project, query, table_counts
+from conftest import (EXAMPLES_ROOT, FULL_JAFFLE, REPO, SHIPPED_SOURCES, copy_dbt_project, copy_source, query,
+                      table_counts)
 from data_foundation.config.loading import load_project
 from data_foundation.dbt.environment import dbt_environment
 from data_foundation.dbt.invoke import prepare_manifest
@@ -258,7 +262,7 @@ class Sandbox:
         self.path = path
         (path / ".venv").symlink_to(REPO / ".venv")
         ignore = shutil.ignore_patterns("__pycache__")
-        shutil.copytree(JAFFLE_FOLDER, path / "dlthub" / "jaffle_shop", ignore=ignore)
+        copy_source(path / "dlthub", *SHIPPED_SOURCES)
         shutil.copytree(EXAMPLES_ROOT, path / "examples", ignore=ignore)
         partitioned = Path("tests", "cases", "valid", "partitioned")
         shutil.copytree(REPO / partitioned, path / partitioned, ignore=ignore)
@@ -554,7 +558,7 @@ def check_scaffold(lane: Lane, result: Result) -> None:
     assert sorted(p.name for p in (root / "my_source").iterdir()) == ["__init__.py", "data.py", "sources.yaml"]
     validated = lane.shell("foundation validate", cwd=root.parent)
     assert validated.code == 0, validated.output
-    assert "OK 2 source(s), 7 resource(s) valid in dlthub." in flat(validated.stdout)
+    assert "OK 6 source(s), 16 resource(s) valid in dlthub." in flat(validated.stdout)
 
 
 def last_load_query(lane: Lane) -> None:
@@ -571,6 +575,22 @@ def last_load_query(lane: Lane) -> None:
 
 DOCTOR_PROD = ("✗ destination credentials: snowflake: missing host", "→ set DESTINATION__SNOWFLAKE__CREDENTIALS__HOST",
                "– destination reachable: skipped: the credentials do not resolve")
+# lane `sources`: the shipped sources pointed at the fakes of their APIs (`fake_apis`), with the secrets they need
+FAKE_ENV = {
+    "SOURCES__EXCHANGE_RATE__BASE_URL": "http://127.0.0.1:{port:frankfurter}/v1",
+    "SOURCES__OPEN_DATA__URL": "http://127.0.0.1:{port:open_data}/api/views/h9gi-nx95/rows.csv?accessType=DOWNLOAD",
+    "SOURCES__FACEBOOK_ADS__BASE_URL": "http://127.0.0.1:{port:graph}",
+    "SOURCES__FACEBOOK_ADS__ACCESS_TOKEN": "EAAJdocsFakeToken7Qw2",
+    "SOURCES__FACEBOOK_ADS__ACCOUNT_ID": "act_1234567890",
+    "SOURCES__GOOGLE_ADS__BASE_URL": "http://127.0.0.1:{port:google_ads}",
+    "SOURCES__GOOGLE_ADS__TOKEN_URL": "http://127.0.0.1:{port:google_ads}/token",
+    "SOURCES__GOOGLE_ADS__CLIENT_ID": "1234-fake.apps.googleusercontent.com",
+    "SOURCES__GOOGLE_ADS__CLIENT_SECRET": "GOCSPX-fake-client-secret-9f3k",
+    "SOURCES__GOOGLE_ADS__REFRESH_TOKEN": "1//fake-refresh-token-Qm72xLp",
+    "SOURCES__GOOGLE_ADS__DEVELOPER_TOKEN": "fake-dev-token-Zx81Hq",
+    "SOURCES__GOOGLE_ADS__CUSTOMER_ID": "123-456-7890",
+    "SOURCES__GOOGLE_ADS__LOGIN_CUSTOMER_ID": "987-654-3210",
+}
 BACKFILL = ("foundation materialize events.daily --root tests/cases/valid/partitioned --partition-range "
             "2024-01-01...2024-01-03")
 Step = Tuple[str, Spec]
@@ -583,16 +603,17 @@ LANES: Dict[str, Tuple[str, List[Step]]] = {
     "walkthrough": ("foundation.duckdb", [
         ("make demo", Spec(run_as=run_demo, check=check_demo, shows=(
             "$ foundation validate", "Reconciliation for jaffle_shop: all match", "1 page(s) of /orders requested"))),
-        ("foundation run", Spec(code=1, check=check_mismatch_after_demo)),
+        ("foundation run jaffle_shop", Spec(code=1, check=check_mismatch_after_demo)),
         ("jaffle-api --port 8000", Spec(subs=(("8000", "{port:jaffle}"),), ready=jaffle_api_ready,
                                                    keep=True)),
         ("export SOURCES__JAFFLE_SHOP__BASE_URL=http://127.0.0.1:8000/api/v1", Spec(
             subs=(("8000", "{port:jaffle}"),), check=check_replica_export)),
         ("foundation run jaffle_shop --full-refresh", Spec(check=check_full_refresh, shows=(
             "Reconciliation for jaffle_shop: all match (customers 935, items 90,900, orders 61,948",))),
-        ("foundation dbt build", Spec(check=check_marts, shows=(
+        ("foundation dbt build --select source:jaffle_shop+", Spec(check=check_marts, shows=(
             "dbt build against target `dev` (duckdb)", "ERROR=0 SKIP=0"))),
-        ("foundation dbt source freshness", Spec(shows=("PASS freshness of jaffle_shop.orders",))),
+        ("foundation dbt source freshness --select source:jaffle_shop", Spec(shows=(
+            "PASS freshness of jaffle_shop.orders",))),
     ]),
     "dagster": ("dagster.duckdb", [
         ("foundation dagster", Spec(subs=(("foundation dagster", "foundation dagster --port {port:dagster}"),),
@@ -610,6 +631,12 @@ LANES: Dict[str, Tuple[str, List[Step]]] = {
     "pools": ("pools.duckdb", [
         ("dagster instance concurrency set events_backfill 4", Spec(check=check_backfill_pool,
                                                                     waits=("dagster_home",))),
+    ]),
+    "sources": ("sources.duckdb", [
+        ("foundation run exchange_rate", Spec(env=FAKE_ENV, shows=("Done:",))),
+        ("foundation run open_data", Spec(env=FAKE_ENV, shows=("Done:",))),
+        ("foundation run facebook_ads", Spec(env=FAKE_ENV, shows=("Done:",))),
+        ("foundation run google_ads", Spec(env=FAKE_ENV, shows=("Done:",))),
     ]),
     "vm": ("vm.duckdb", [
         ("export DAGSTER_HOME=/srv/dagster FOUNDATION_TARGET=prod FOUNDATION_SOURCES_ROOT=/srv/app/dlthub", Spec(
@@ -642,21 +669,22 @@ LANES: Dict[str, Tuple[str, List[Step]]] = {
     ]),
     "cli": ("cli.duckdb", [
         ("foundation --version", Spec(shows=("foundation (data-foundation) ",))),
-        ("foundation validate", Spec(shows=("OK 1 source(s), 6 resource(s) valid in dlthub.",))),
+        ("foundation validate", Spec(shows=("OK 5 source(s), 15 resource(s) valid in dlthub.",))),
         ("foundation list", Spec(shows=(
             "│ jaffle_shop │ orders │ data.fetch_orders │ merge │ id │ ordered_at │ 0 6 * * * UTC │ 30 h │",))),
         ("foundation list --root examples --debug", Spec(shows=("│ my_api │ users │ data.fetch_users │ append │",))),
         ("foundation --root examples run", Spec(shows=(
             f"Loading my_api (users, transactions) into duckdb dataset `my_api_{USER}`", "Done: 1,250 rows loaded"))),
-        ("foundation doctor", Spec(shows=("✓ destination reachable: DuckDB file", "All 16 checks passed.",
-                                          "✓ dbt project: dbt/, profile output `dev`, sources.yml up to date"))),
+        ("foundation doctor", Spec(code=1, shows=(
+            "✓ destination reachable: DuckDB file", "✓ dbt project: dbt/, profile output `dev`, sources.yml up to date",
+            "→ set SOURCES__FACEBOOK_ADS__ACCESS_TOKEN", "→ set SOURCES__GOOGLE_ADS__REFRESH_TOKEN"))),
         ("dagster definitions validate -m data_foundation.definitions", Spec(shows=("Validation successful",))),
         (".venv/bin/python -m pytest tests/jaffle/test_contract.py -q", Spec(cwd="{repo}", shows=(" passed",))),
         ("foundation run jaffle_shop.orders --full-refresh", Spec(shows=(
             "Reconciliation for jaffle_shop: all match (orders 61,948)",))),
         # no database: off the walkthrough's critical path
         ("foundation dbt sources --check", Spec(shows=("dbt/models/sources.yml matches the sources.",))),
-        ("foundation dbt sources", Spec(shows=("dbt/models/sources.yml is up to date (1 source(s), 6 table(s))",))),
+        ("foundation dbt sources", Spec(shows=("dbt/models/sources.yml is up to date (5 source(s), 15 table(s))",))),
         ("foundation new my_source", Spec(cwd="scaffold", shows=("created dlthub/my_source/sources.yaml",),
                                           check=check_scaffold)),
     ]),
@@ -753,14 +781,31 @@ def test_readme_example_is_the_examples_folder():
     assert doc_block(readme, "yaml", "my_api.users") == (EXAMPLES_ROOT / "my_api" / "sources.yaml").read_text().strip()
 
 
+@contextlib.contextmanager
+def fake_apis() -> Iterator[Dict[str, int]]:
+    """The APIs of the shipped sources other than the Jaffle Shop, faked (`tests/fakes/`); name -> port."""
+    from fakes.frankfurter import Frankfurter
+    from fakes.google_ads_api import GoogleAdsAPI
+    from fakes.graph_api import GraphAPI
+    from fakes.open_data import OpenDataPortal
+
+    apis = {"frankfurter": Frankfurter(today=dt.datetime.now(dt.timezone.utc).date()), "open_data": OpenDataPortal(),
+            "graph": GraphAPI(token=FAKE_ENV["SOURCES__FACEBOOK_ADS__ACCESS_TOKEN"]), "google_ads": GoogleAdsAPI()}
+    with contextlib.ExitStack() as stack:
+        for api in apis.values():
+            stack.enter_context(api)
+        yield {name: int(api.url.rsplit(":", 1)[1]) for name, api in apis.items()}
+
+
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory) -> Dict[str, Optional[str]]:
     """Every documented command run once, the lanes side by side: command -> None, or what went wrong."""
     from jaffle_replica import JaffleReplica
 
     shown, results = shown_commands(), {}
-    with JaffleReplica() as replica:
+    with JaffleReplica() as replica, fake_apis() as fakes:
         sandbox = Sandbox(tmp_path_factory.mktemp("docs_sandbox"), replica.base_url)
+        sandbox.ports.update(fakes)
         started = time.monotonic()
         with ThreadPoolExecutor(len(LANES)) as pool:
             for future in [pool.submit(run_lane, name, sandbox, shown, results) for name in LANES]:
