@@ -350,7 +350,8 @@ def _flat(text: str) -> str:
 
 @pytest.mark.timeout(150)
 def test_second_run_of_the_same_source_fails_or_waits(jaffle, jaffle_env, duckdb_file, tmp_path, cli):
-    jaffle_env.latency_ms = 200  # the first run holds the lock while the others start
+    # the first run holds the lock while the others start, however long they take to (a loaded CI machine)
+    jaffle_env.latency_ms = 1000
     first = cli("first")
     lock = working_dir(duckdb_file).parent / "foundation_jaffle_shop.lock"
     wait_for(lambda: lock.exists() and lock.read_text() == f"pid {first.pid}" and order_pages(jaffle_env), first,
