@@ -1,5 +1,6 @@
 """Shared fixtures: isolated dlt state per test, a real Jaffle Shop replica on 127.0.0.1, DuckDB files in tmp_path."""
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -51,6 +52,29 @@ def copy_jaffle(root: Path) -> Path:
     return copy_source(root, "jaffle_shop")
 
 
+# Tests of how a load behaves (faults, windows, locks, Dagster runs), rather than of what a year of orders holds, start
+# the orders' cursor on the replica's last month: a twelfth of the orders through the same code.
+LATE_START = "2017-08-01"
+
+
+def copy_late_jaffle(root: Path) -> Path:
+    """`copy_jaffle`, with the orders' `initial_value` on LATE_START; returns `root`."""
+    yaml = copy_jaffle(root) / "jaffle_shop" / "sources.yaml"
+    text = yaml.read_text()
+    assert 'initial_value: "2016-09-01T00:00:00"' in text
+    yaml.write_text(text.replace('initial_value: "2016-09-01T00:00:00"', f'initial_value: "{LATE_START}T00:00:00"'))
+    return root
+
+
+def late_counts(replica) -> Dict[str, int]:
+    """The rows a load of the late Jaffle Shop source holds: the replica's, less the orders before LATE_START and
+    their items (the replica stores orders in day order, `day_starts` index them)."""
+    first = replica.state.day_starts[replica.state.order_days.index(LATE_START)]
+    orders = replica.state.rows["orders"][first:]
+    return {**replica.row_counts(), "orders": len(orders),
+            "items": sum(len(json.loads(order)["items"]) for order in orders)}
+
+
 def copy_source(root: Path, *names: str) -> Path:
     """The shipped source folders `names` copied from the repository's `dlthub/` into `root` (no `__pycache__`);
     returns `root`."""
@@ -94,6 +118,20 @@ def jaffle_env(replica, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SOURCES__JAFFLE_SHOP__BACKOFF_FACTOR", "0.05")
     monkeypatch.setenv("SOURCES__JAFFLE_SHOP__REQUEST_TIMEOUT", "5")
     return replica
+
+
+@pytest.fixture(scope="session")
+def late_jaffle_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sources root holding the late Jaffle Shop source (`copy_late_jaffle`; shared: do not modify it)."""
+    return copy_late_jaffle(tmp_path_factory.mktemp("late_jaffle_root"))
+
+
+@pytest.fixture
+def late_jaffle(jaffle_env, late_jaffle_root):
+    """The Jaffle Shop source with its orders from LATE_START on, pointed at a fresh replica."""
+    from data_foundation.config.loading import load_project
+
+    return load_project(late_jaffle_root).sources["jaffle_shop"]
 
 
 @pytest.fixture
