@@ -35,6 +35,7 @@ longer listed and keeps its last loaded row (its insights rows carry its `ad_nam
 
 import datetime as dt
 import functools
+import itertools
 import json
 import math
 from decimal import Decimal
@@ -47,6 +48,8 @@ from dlt.sources.helpers.requests import Client, HTTPError, Response
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
+
+from data_foundation.pages import date_windows
 
 GRAPH_URL = "https://graph.facebook.com"
 API_VERSION = "v27.0"  # see the module docstring: how to change it, when it expires
@@ -119,7 +122,8 @@ def fetch_insights(start_date: Optional[str] = None, end_date: Optional[str] = N
     client, hooks = _client(base_url, api_version, access_token, request_timeout, max_attempts, backoff_factor,
                             max_retry_wait)
     since, until = _insights_range(start_date, end_date, incremental)
-    for first, last in _windows(since, until, window_days):
+    for first, last in itertools.takewhile(lambda window: window[0] <= until, date_windows(since, window_days)):
+        last = min(last, until)
         params = {"level": "ad", "time_increment": 1, "fields": ",".join(INSIGHT_FIELDS), "limit": page_size,
                   "time_range": _compact({"since": first.isoformat(), "until": last.isoformat()}),
                   "filtering": _compact([{"field": "ad.effective_status", "operator": "IN", "value": STATUSES["ads"]}])}
@@ -141,13 +145,6 @@ def _insights_range(start_date: Optional[str], end_date: Optional[str],
     else:
         since, until = (_day(start) if start else oldest), today
     return max(since, oldest), until
-
-
-def _windows(since: dt.date, until: dt.date, days: int) -> Iterator[Tuple[dt.date, dt.date]]:
-    while since <= until:
-        last = min(since + dt.timedelta(days=days - 1), until)
-        yield since, last
-        since = last + dt.timedelta(days=1)
 
 
 def _compact(value: Any) -> str:
