@@ -24,6 +24,7 @@ from data_foundation.load.running import run_source
 from fakes.graph_api import (GraphAPI, account_limit, app_limit, expired_token, months_before, too_much_data,
                              transient_error, user_limit)
 from test_cli import flat, foundation
+from test_secrets import _files_text
 
 TOKEN = "EAAJq8fakeZ7xTok3nWm2Lx9"  # no masking pattern would recognise it: only masking by value hides it
 ACCOUNT = "1234567890"
@@ -78,10 +79,6 @@ def _leaks(*texts: str) -> List[str]:
     return [t[max(0, t.find(TOKEN) - 80):t.find(TOKEN) + 40] for t in texts if TOKEN in t]
 
 
-def _folder_bytes(folder: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())
-
-
 def _data_module():
     spec = importlib.util.spec_from_file_location("facebook_ads_data", Path(__file__).parents[1] / "dlthub" /
                                                   "facebook_ads" / "data.py")
@@ -95,7 +92,7 @@ def test_full_load_then_a_rerun_rereads_the_lookback_and_updates_a_restated_day(
     assert table_counts(duckdb_file, "facebook_ads") == COUNTS
     assert first.rows_loaded == COUNTS
     pipelines = Path(os.environ["FOUNDATION_PIPELINES_DIR"])
-    assert TOKEN.encode() not in duckdb_file.read_bytes() + _folder_bytes(pipelines)
+    assert TOKEN.encode() not in duckdb_file.read_bytes() and TOKEN not in _files_text(pipelines)
     _no_duplicate_keys(duckdb_file)
     # the first run: from `initial_value` to today, in contiguous windows of at most 30 days
     ranges = graph.time_ranges()
@@ -241,7 +238,7 @@ def test_a_token_expiring_mid_run_fails_clearly_and_no_output_or_file_holds_the_
     assert _leaks(output) == []
     pipelines = Path(os.environ["FOUNDATION_PIPELINES_DIR"])
     assert any(pipelines.rglob("trace.pickle"))
-    assert TOKEN.encode() not in _folder_bytes(pipelines)
+    assert TOKEN not in _files_text(pipelines)
 
 
 def test_doctor_names_the_missing_token(root):
