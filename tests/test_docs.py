@@ -46,6 +46,7 @@ from data_foundation.config.loading import load_project
 from data_foundation.dbt.environment import dbt_environment
 from data_foundation.dbt.invoke import prepare_manifest
 from data_foundation.load.destinations import create_target
+from fakes import google_ads_api
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 SHELL_TAGS = {"bash", "sh", "shell", "console"}
@@ -584,10 +585,11 @@ FAKE_ENV = {
     "SOURCES__FACEBOOK_ADS__ACCOUNT_ID": "act_1234567890",
     "SOURCES__GOOGLE_ADS__BASE_URL": "http://127.0.0.1:{port:google_ads}",
     "SOURCES__GOOGLE_ADS__TOKEN_URL": "http://127.0.0.1:{port:google_ads}/token",
-    "SOURCES__GOOGLE_ADS__CLIENT_ID": "1234-fake.apps.googleusercontent.com",
-    "SOURCES__GOOGLE_ADS__CLIENT_SECRET": "GOCSPX-fake-client-secret-9f3k",
-    "SOURCES__GOOGLE_ADS__REFRESH_TOKEN": "1//fake-refresh-token-Qm72xLp",
-    "SOURCES__GOOGLE_ADS__DEVELOPER_TOKEN": "fake-dev-token-Zx81Hq",
+    # the credentials the fake accepts
+    "SOURCES__GOOGLE_ADS__CLIENT_ID": google_ads_api.CLIENT_ID,
+    "SOURCES__GOOGLE_ADS__CLIENT_SECRET": google_ads_api.CLIENT_SECRET,
+    "SOURCES__GOOGLE_ADS__REFRESH_TOKEN": google_ads_api.REFRESH_TOKEN,
+    "SOURCES__GOOGLE_ADS__DEVELOPER_TOKEN": google_ads_api.DEVELOPER_TOKEN,
     "SOURCES__GOOGLE_ADS__CUSTOMER_ID": "123-456-7890",
     "SOURCES__GOOGLE_ADS__LOGIN_CUSTOMER_ID": "987-654-3210",
 }
@@ -785,12 +787,12 @@ def test_readme_example_is_the_examples_folder():
 def fake_apis() -> Iterator[Dict[str, int]]:
     """The APIs of the shipped sources other than the Jaffle Shop, faked (`tests/fakes/`); name -> port."""
     from fakes.frankfurter import Frankfurter
-    from fakes.google_ads_api import GoogleAdsAPI
     from fakes.graph_api import GraphAPI
     from fakes.open_data import OpenDataPortal
 
     apis = {"frankfurter": Frankfurter(today=dt.datetime.now(dt.timezone.utc).date()), "open_data": OpenDataPortal(),
-            "graph": GraphAPI(token=FAKE_ENV["SOURCES__FACEBOOK_ADS__ACCESS_TOKEN"]), "google_ads": GoogleAdsAPI()}
+            "graph": GraphAPI(token=FAKE_ENV["SOURCES__FACEBOOK_ADS__ACCESS_TOKEN"]),
+            "google_ads": google_ads_api.GoogleAdsAPI()}
     with contextlib.ExitStack() as stack:
         for api in apis.values():
             stack.enter_context(api)

@@ -269,10 +269,6 @@ def test_a_failed_page_yields_exactly_the_pages_before_it_then_raises(serve):
     assert ids(got) == list(range(50))
 
 
-def _orders_since_late_start(replica) -> int:
-    return late_counts(replica)["orders"]
-
-
 @pytest.mark.timeout(300)
 def test_a_failed_orders_window_keeps_the_stored_cursor(late_jaffle, jaffle_env, duckdb_file, monkeypatch):
     jaffle = late_jaffle
@@ -287,7 +283,7 @@ def test_a_failed_orders_window_keeps_the_stored_cursor(late_jaffle, jaffle_env,
 
     target = create_target("duckdb", str(duckdb_file))
     run_source(jaffle, target, tables=["orders"])
-    loaded = _orders_since_late_start(jaffle_env)
+    loaded = late_counts(jaffle_env)["orders"]
     assert table_counts(duckdb_file, "jaffle_shop")["orders"] == loaded
     before = stored_cursor()
     assert before.startswith("2017-08-31")
@@ -307,7 +303,7 @@ def test_a_failed_orders_window_keeps_the_stored_cursor(late_jaffle, jaffle_env,
     jaffle_env.clear_faults()
     monkeypatch.delenv("SOURCES__JAFFLE_SHOP__MAX_ATTEMPTS")
     run_source(jaffle, target, tables=["orders"])
-    assert table_counts(duckdb_file, "jaffle_shop")["orders"] == _orders_since_late_start(jaffle_env)
+    assert table_counts(duckdb_file, "jaffle_shop")["orders"] == late_counts(jaffle_env)["orders"]
     assert stored_cursor().startswith(added[-1]["date"])
 
 
