@@ -5,7 +5,8 @@
 3. resolve the entries to module files, import the modules (first in a child process, while the next folders are
    read: `entries.ModuleImports`) and load the functions they name (`resolution`);
 4. assemble the resources into the sources that list them, or the source their name starts with (`assembly`);
-5. check each source as a whole: tables, `data_from`, the merged `meta.dagster`, then the warnings (`source_checks`).
+5. check each source as a whole: `data_from`, the merged `meta.dagster`, then the warnings (`source_checks`), and
+   that no two resources write one destination table (`tables`).
 
 Every phase adds what it finds to one `Problems` collector; a folder's problems stay together, in the order of folders.
 """
@@ -21,6 +22,7 @@ from data_foundation.config.problems import Problems
 from data_foundation.config.project import Project, ResourceDef
 from data_foundation.config.resolution import LoadedEntries, load_entries, resolve_entries
 from data_foundation.config.source_checks import check_sources
+from data_foundation.config.tables import check_destination_tables
 from data_foundation.errors import Problem, ValidationFailed
 
 __all__ = ["DEFAULT_ROOT", "default_root", "load_project", "validate_root"]
@@ -73,6 +75,7 @@ def validate_root(root: Optional[Path] = None,
     folders = _read_folders(root, meanwhile)
     project.sources = assemble_sources(_load_folders(folders, problems), problems)
     check_sources(project.sources.values(), {f.file: f.doc for f in folders if f.doc is not None}, problems)
+    problems.extend(check_destination_tables(project.sources.values()))
     project.warnings = problems.warnings
     return project, problems.errors
 

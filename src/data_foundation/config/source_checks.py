@@ -1,4 +1,4 @@
-"""Phase 5 of loading: each assembled source as a whole. Its tables are distinct, its `data_from` chains name its own
+"""Phase 5 of loading: each assembled source as a whole. Its `data_from` chains name its own
 resources and never come back, each resource's `meta.dagster` merged over the source's is valid; then the warnings
 about what would load but probably not as meant."""
 
@@ -23,27 +23,14 @@ __all__ = ["check_sources"]
 def check_sources(sources: Iterable[SourceDef], docs: Mapping[Path, YamlDocument], problems: Problems) -> None:
     """`docs`: each sources.yaml read, for the lines of the keys the problems are about."""
     for source in sources:
-        tables: Dict[str, ResourceDef] = {}
         for resource in source.resources:
             resource.dagster = _merge_meta(source.dagster, resource, docs[resource.file], problems)
-            problems.extend(_table_twice(source, resource, tables))
             problems.extend(_merge_without_keys(resource))
             partition = source.dagster.partition
             if partition is not None:
                 problems.extend(check_partition_arguments(resource, source.name, partition.start_argument,
                                                           partition.end_argument, docs[resource.file]))
         problems.extend(_check_data_from(source, docs, problems))
-
-
-def _table_twice(source: SourceDef, resource: ResourceDef, tables: Dict[str, ResourceDef]) -> List[Problem]:
-    """`tables`: the resource that loads each table, of the resources before this one."""
-    previous = tables.get(resource.table)
-    tables[resource.table] = resource
-    if previous is None:
-        return []
-    return [Problem(resource.file, resource.line, f"resources.{resource.name}",
-                    f"table `{resource.table}` is loaded twice in source `{source.name}` (also by `{previous.name}`)",
-                    "Give each resource of a source its own table name.")]
 
 
 def _check_data_from(source: SourceDef, docs: Mapping[Path, YamlDocument], problems: Problems) -> List[Problem]:
