@@ -14,8 +14,9 @@ from rich.markup import escape
 from data_foundation.errors import ValidationFailed, mask_secrets
 from data_foundation.config.loading import load_project, validate_root
 from data_foundation.masking import MaskingStream, install_log_masking
-from data_foundation.cli.common import (DEBUG_HELP, ROOT_HELP, Options, console, debug_option, err_console, errors,
-                                        root_option, use_options)
+from data_foundation.cli.common import (DEBUG_HELP, ROOT_HELP, Options, cli_target, console, dataset_prefix_option,
+                                        debug_option, destination_option, duckdb_file_option, err_console, errors,
+                                        root_option, target_option, use_options)
 from data_foundation.cli.dbt import dbt_app
 from data_foundation.cli.render import print_errors, print_reconciliation, run_table, sources_table
 from data_foundation.cli.scaffold import scaffold_source
@@ -80,15 +81,10 @@ def run(
     ctx: typer.Context,
     selectors: Optional[List[str]] = typer.Argument(None, metavar="[SELECTOR]...",
                                                     help="`source` or `source.table`; default: all."),
-    target_name: Optional[str] = typer.Option(None, "--target", "-t", envvar="FOUNDATION_TARGET", metavar="NAME",
-                                              help="Target from foundation.toml (dev, prod, ...) or a dlt destination "
-                                                   "name; default dev."),
-    destination: Optional[str] = typer.Option(None, "--destination", "-d", metavar="NAME",
-                                              help="A dlt destination name, without a target's dataset suffix."),
-    duckdb_file: Optional[Path] = typer.Option(None, "--duckdb-file", envvar="FOUNDATION_DUCKDB_FILE", metavar="FILE",
-                                               help="DuckDB database file (default ./foundation.duckdb)."),
-    dataset_prefix: Optional[str] = typer.Option(None, "--dataset-prefix", metavar="PREFIX",
-                                                 help="Prefix for every dataset name."),
+    target_name: Optional[str] = target_option(),
+    destination: Optional[str] = destination_option(),
+    duckdb_file: Optional[Path] = duckdb_file_option(),
+    dataset_prefix: Optional[str] = dataset_prefix_option(),
     full_refresh: bool = typer.Option(False, "--full-refresh", help="Drop the selected tables and their state first."),
     no_reconcile: bool = typer.Option(False, "--no-reconcile",
                                       help="Do not compare row counts with the source's `reconcile` entry."),
@@ -101,8 +97,7 @@ def run(
     _quick_exit.wanted = True
     options = use_options(ctx, root, debug)
     with errors(options):
-        file = str(duckdb_file) if duckdb_file else None
-        prepared = _RunPreparation(lambda: _run_target(target_name, destination, file, dataset_prefix))
+        prepared = _RunPreparation(lambda: cli_target(target_name, destination, duckdb_file, dataset_prefix))
         project = load_project(options.sources_root, meanwhile=prepared)
         print_errors(err_console, project.warnings, label="Warning")
         target = prepared.target()
@@ -126,14 +121,6 @@ def run(
         results = [reconcile(project.sources[r.source], r.rows_total, r.tables) for r in runs]
         if not print_reconciliation(console, err_console, [r for r in results if r is not None]):
             raise typer.Exit(1)
-
-
-def _run_target(target_name: Optional[str], destination: Optional[str], file: Optional[str],
-                dataset_prefix: Optional[str]) -> Any:
-    from data_foundation.load.destinations import create_target, resolve_target
-
-    return (create_target(destination, file, dataset_prefix or "") if destination
-            else resolve_target(target_name, file, dataset_prefix))
 
 
 class _RunPreparation:

@@ -5,7 +5,7 @@ import contextlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -16,7 +16,8 @@ from data_foundation.config.loading import default_root
 from data_foundation.errors import FoundationError, ValidationFailed, mask_secrets
 
 __all__ = ["Options", "console", "err_console", "root_option", "debug_option", "use_options", "errors",
-           "ROOT_HELP", "DEBUG_HELP"]
+           "ROOT_HELP", "DEBUG_HELP", "target_option", "destination_option", "duckdb_file_option",
+           "dataset_prefix_option", "cli_target"]
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -46,6 +47,36 @@ def root_option() -> typer.models.OptionInfo:
 
 def debug_option() -> typer.models.OptionInfo:
     return typer.Option(False, "--debug", help=DEBUG_HELP)
+
+
+# where a command loads or reads: the same options as `run`
+def target_option(help: str = "Target from foundation.toml (dev, prod, ...) or a dlt destination name; default dev."
+                  ) -> typer.models.OptionInfo:
+    return typer.Option(None, "--target", "-t", envvar="FOUNDATION_TARGET", metavar="NAME", help=help)
+
+
+def destination_option() -> typer.models.OptionInfo:
+    return typer.Option(None, "--destination", "-d", metavar="NAME",
+                        help="A dlt destination name, without a target's dataset suffix.")
+
+
+def duckdb_file_option() -> typer.models.OptionInfo:
+    return typer.Option(None, "--duckdb-file", envvar="FOUNDATION_DUCKDB_FILE", metavar="FILE",
+                        help="DuckDB database file (default ./foundation.duckdb).")
+
+
+def dataset_prefix_option() -> typer.models.OptionInfo:
+    return typer.Option(None, "--dataset-prefix", metavar="PREFIX", help="Prefix for every dataset name.")
+
+
+def cli_target(target_name: Optional[str], destination: Optional[str] = None, duckdb_file: Optional[Path] = None,
+               dataset_prefix: Optional[str] = None) -> Any:
+    """The `Target` the target options name: `--destination` as it is, else the named target (default dev)."""
+    from data_foundation.load.destinations import create_target, resolve_target
+
+    file = str(duckdb_file) if duckdb_file else None
+    return (create_target(destination, file, dataset_prefix or "") if destination
+            else resolve_target(target_name, file, dataset_prefix))
 
 
 def use_options(ctx: typer.Context, root: Optional[Path], debug: bool, command: str = "") -> Options:

@@ -34,7 +34,7 @@ from data_foundation.masking import capture_resolved_secrets, scrub
 from data_foundation.config.project import SourceDef
 
 __all__ = ["DLT_DEFAULTS", "LoadSession", "RunFailed", "agree_with_destination", "create_pipeline",
-           "dlt_defaults", "finish_pending_load", "load_session", "source_lock"]
+           "destination_state", "dlt_defaults", "finish_pending_load", "load_session", "source_lock"]
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def agree_with_destination(pipeline: dlt.Pipeline) -> List[str]:
 
 def _agree_with_destination(pipeline: dlt.Pipeline) -> Tuple[List[str], Optional[Dict[str, Any]]]:
     """`agree_with_destination`, and the destination's state it read (None when it holds none or keeps none)."""
-    supported, remote = _destination_state(pipeline)
+    supported, remote = destination_state(pipeline)
     if not supported:
         return [], None  # the destination keeps no state (dlt cannot check): dlt's own rules apply
     local = pipeline.state
@@ -191,7 +191,7 @@ def _known_destination_state(pipeline: dlt.Pipeline, remote: Optional[Dict[str, 
         pipeline.__dict__.pop("_restore_state_from_destination", None)
 
 
-def _destination_state(pipeline: dlt.Pipeline) -> Tuple[bool, Optional[Dict[str, Any]]]:
+def destination_state(pipeline: dlt.Pipeline) -> Tuple[bool, Optional[Dict[str, Any]]]:
     """(the destination keeps dlt state, the newest state it holds for the pipeline or None)."""
     from dlt.common.destination.client import WithStateSync
     from dlt.common.destination.exceptions import DestinationUndefinedEntity
