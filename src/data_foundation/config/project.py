@@ -25,6 +25,7 @@ class ResourceDef:
     folder: str
     target: EntryTarget
     function: Callable
+    predicate: Optional[Callable] = None  # `checks.predicate`'s function, resolved as entries are
     source: str = ""
     dagster: AssetDagsterMeta = field(default_factory=AssetDagsterMeta)  # the source's, with the resource's overrides
 

@@ -49,6 +49,8 @@ def resolve_entries(folder: FolderSpecs, root: Path) -> List[EntryTarget]:
     for name, spec in folder.resources.items():
         if RESOURCE_NAME.match(str(name)):
             _resolve(folder, spec.entry, root)
+            if spec.checks and spec.checks.predicate:  # a gate's function: imported and checked as an entry
+                _resolve(folder, spec.checks.predicate.entry, root)
     for name, spec in folder.sources.items():
         if spec.reconcile and SOURCE_NAME.match(str(name)):
             _resolve(folder, spec.reconcile, root)
@@ -78,8 +80,16 @@ def load_entries(folder: FolderSpecs, problems: Problems) -> LoadedEntries:
             problems.mark_broken(name)
             continue
         function, target = loaded
+        predicate = None
+        if spec.checks and spec.checks.predicate:
+            found_predicate = _load_entry(folder, spec.checks.predicate.entry,
+                                          ("resources", name, "checks", "predicate", "entry"), problems)
+            if found_predicate is None:
+                problems.mark_broken(name)
+                continue
+            predicate = found_predicate[0]
         resource = ResourceDef(name=name, spec=spec, file=folder.file, line=line, folder=folder.path.name,
-                               target=target, function=function)
+                               target=target, function=function, predicate=predicate)
         problems.extend(check_arguments(resource, folder.doc))
         found.resources.append(resource)
     found.sources = _declared_sources(folder, problems)

@@ -12,6 +12,7 @@ from data_foundation.config.base import (ENTRY, ColumnList, Entry, MappingOrNull
                                          StrictModel as _Model, one_or_many)
 from data_foundation.config.columns import column_hints
 from data_foundation.config.dagster_meta import Meta, ResourceMeta
+from data_foundation.config.gates import ChecksSpec
 
 __all__ = ["ENTRY", "RESOURCE_NAME", "SOURCE_NAME", "IncrementalSpec", "PiiSpec", "ResourceSpec", "SourceSpec",
            "SourcesFile", "SpecError", "WriteDispositionSpec"]
@@ -113,6 +114,8 @@ class ResourceSpec(_Model):
     arrow: bool = False  # pages of flat dicts become pyarrow tables: dlt's fast path (see README)
     columnar: bool = True  # pages of dicts load as Arrow tables when that loads exactly what dlt's normalizer would
     pii: Optional[PiiSpec] = None
+    checks: Optional[ChecksSpec] = None  # data gates after extract, before load (config/gates.py, load/gates.py)
+    allow_empty: bool = False  # `replace`: a run that yields no rows may empty the table (else it fails)
     description: Optional[str] = None
     owners: NameList = Field(default_factory=list)
     tags: MappingOrNull[str, str] = Field(default_factory=dict)

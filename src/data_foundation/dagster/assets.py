@@ -8,7 +8,7 @@ from typing import Any, Dict, Iterator, List
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
-from data_foundation.load.building import PiiAudit, build_source
+from data_foundation.load.building import GateAudit, PiiAudit, build_source
 from data_foundation.dagster.translator import FoundationTranslator, upstream_key
 from data_foundation.load.destinations import Target
 from data_foundation.errors import FoundationError, mask_secrets
@@ -62,7 +62,7 @@ def build_source_assets(source: SourceDef, target: Target) -> dg.AssetsDefinitio
             for resource in source.resources:  # validation made every resource loading data itself take them
                 taken = {k: v for k, v in window.items() if takes_keyword(resource, k)}
                 overrides[resource.table] = {**taken, **overrides.get(resource.table, {})}
-        audit = PiiAudit()
+        audit, gates = PiiAudit(), GateAudit()
         # the same guard rails as `foundation run`: one run per source (a partitioned source: per partition) and
         # dataset, local state that agrees with the destination, an interrupted load completed first, secrets masked
         # in whatever fails; the destination's write lock held while a step opens the destination
@@ -77,7 +77,7 @@ def build_source_assets(source: SourceDef, target: Target) -> dg.AssetsDefinitio
                 context.log.warning(f"completed the load an interrupted run left: {_rows(session.resumed)}")
             events = dlt.run(
                 context=context,
-                dlt_source=build_source(source, keyword_overrides=overrides, pii_audit=audit),
+                dlt_source=build_source(source, keyword_overrides=overrides, pii_audit=audit, gate_audit=gates),
                 dlt_pipeline=session.pipeline,
                 dagster_dlt_translator=translator,
                 loader_file_format=target.loader_file_format,
@@ -85,7 +85,7 @@ def build_source_assets(source: SourceDef, target: Target) -> dg.AssetsDefinitio
             )
             for event in events:
                 yield _with_zero_rows(event)
-        for warning in audit.warnings():
+        for warning in audit.warnings() + gates.warnings():
             context.log.warning(warning)
 
     return _assets

@@ -1,4 +1,5 @@
-"""Asset checks on loaded tables: primary keys, reconciliation with the source, schema drift."""
+"""Asset checks on loaded tables: primary keys, reconciliation with the source, schema drift, and the data gates
+(`checks:` in sources.yaml) as the last loaded run found them."""
 
 import json
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -11,12 +12,19 @@ from data_foundation.config.project import ResourceDef, SourceDef
 from data_foundation.load.reconcile import Reconciliation, reconcile
 from data_foundation.load.session import create_pipeline
 from data_foundation.dagster.partition_runs import destination_lock
+from data_foundation.load.gates import GATES_STATE_KEY, describe_gate, quarantine_table
 
-__all__ = ["build_checks", "CHECK_PRIMARY_KEY", "CHECK_RECONCILE", "CHECK_SCHEMA"]
+__all__ = ["build_checks", "gate_check_name", "CHECK_GATE_PREFIX", "CHECK_PRIMARY_KEY", "CHECK_RECONCILE",
+           "CHECK_SCHEMA"]
 
 CHECK_PRIMARY_KEY = "primary_key_unique_not_null"
 CHECK_RECONCILE = "row_count_matches_source"
 CHECK_SCHEMA = "schema_unchanged"
+CHECK_GATE_PREFIX = "gate_"  # `gate_not_null`, `gate_min_rows`, ...: one check per gate a resource declares
+
+
+def gate_check_name(gate: str) -> str:
+    return f"{CHECK_GATE_PREFIX}{gate}"
 
 
 def build_checks(sources: Sequence[SourceDef], target: Target) -> Optional[dg.AssetChecksDefinition]:
@@ -47,8 +55,13 @@ def _evaluate_source(source: SourceDef, target: Target, check_keys: List[dg.Asse
     with destination_lock(target, pipeline.dataset_name), pipeline.sql_client() as client:
         expected = reconcile(source, _row_counts(client, source)) if wants_reconcile else None
         previous, current = _last_two_schemas(client, pipeline.default_schema_name or source.name)
+        gates = _gate_outcomes(client, source.name) if any(_is_gate(k.name) for k in check_keys) else {}
         for check_key in check_keys:
-            yield _evaluate(check_key.name, owners[check_key.asset_key][1], client, expected, previous, current)
+            resource = owners[check_key.asset_key][1]
+            if _is_gate(check_key.name):
+                yield _evaluate_gate(check_key.name, resource, gates.get(resource.table))
+            else:
+                yield _evaluate(check_key.name, resource, client, expected, previous, current)
 
 
 def _row_counts(client: Any, source: SourceDef) -> Dict[str, int]:
@@ -74,7 +87,63 @@ def _check_specs(source: SourceDef) -> List[dg.AssetCheckSpec]:
                                            description="Row count equals what the source reports"))
         specs.append(dg.AssetCheckSpec(CHECK_SCHEMA, asset=key,
                                        description="No column added, dropped or retyped since the previous load"))
+        specs.extend(_gate_specs(resource))
     return specs
+
+
+def _gate_specs(resource: ResourceDef) -> List[dg.AssetCheckSpec]:
+    """One check per gate of the resource's `checks:`, described as dbt describes its tests."""
+    if resource.spec.checks is None:
+        return []
+    return [dg.AssetCheckSpec(gate_check_name(name), asset=asset_key(resource),
+                              description=f"{describe_gate(name, gate)} (on_failure: {gate.on_failure}), checked "
+                                          "on each run's rows before they load")
+            for name, gate in resource.spec.checks.declared().items()]
+
+
+def _is_gate(check_name: str) -> bool:
+    return check_name.startswith(CHECK_GATE_PREFIX)
+
+
+def _gate_outcomes(client: Any, source: str) -> Dict[str, Any]:
+    """Per table, what the gates found in the last run that loaded it: the source state of the newest completed load
+    (dlt commits it with the load's rows, in `_dlt_pipeline_state`); {} before the first one."""
+    from dlt.common.schema.typing import LOADS_TABLE_NAME, PIPELINE_STATE_TABLE_NAME
+    from dlt.common.versioned_state import decompress_state
+
+    states = client.make_qualified_table_name(PIPELINE_STATE_TABLE_NAME)
+    loads = client.make_qualified_table_name(LOADS_TABLE_NAME)
+    try:
+        rows = client.execute_sql(
+            f"SELECT s.state FROM {states} AS s JOIN {loads} AS l ON l.load_id = s._dlt_load_id "
+            "WHERE l.status = 0 ORDER BY l.inserted_at DESC, s.version DESC LIMIT 1")
+    except Exception:  # nothing loaded yet: dlt has not created its tables
+        return {}
+    if not rows:
+        return {}
+    state = decompress_state(rows[0][0])
+    return state.get("sources", {}).get(source, {}).get(GATES_STATE_KEY, {})
+
+
+def _evaluate_gate(check_name: str, resource: ResourceDef, outcome: Optional[Dict[str, Any]]) -> dg.AssetCheckResult:
+    """The gate as its last loaded run found it. `fail` gates that found rows stopped that run, so a loaded run
+    passed them; `warn` and `quarantine` gates that found rows are WARN: the table is loaded, the rows are reported
+    (or set aside in `<table>__quarantine`)."""
+    key, gate = asset_key(resource), check_name[len(CHECK_GATE_PREFIX):]
+    found = (outcome or {}).get("checks", {}).get(gate)
+    if found is None:
+        return dg.AssetCheckResult(asset_key=key, check_name=check_name, passed=False,
+                                   severity=dg.AssetCheckSeverity.WARN,
+                                   description="no loaded run has been checked by this gate yet",
+                                   metadata={"load_id": (outcome or {}).get("load_id") or ""})
+    severity = dg.AssetCheckSeverity.ERROR if found["on_failure"] == "fail" else dg.AssetCheckSeverity.WARN
+    metadata = {"on_failure": found["on_failure"], "failed_rows": int(found["failed"]),
+                "quarantined_rows": int(found["quarantined"]), "rows_loaded": int(outcome.get("rows") or 0),
+                "load_id": outcome.get("load_id") or "", "reasons": list(found.get("reasons") or [])}
+    if found["quarantined"]:
+        metadata["quarantine_table"] = quarantine_table(resource.table)
+    return dg.AssetCheckResult(asset_key=key, check_name=check_name, passed=bool(found["passed"]), severity=severity,
+                               description=found.get("detail"), metadata=metadata)
 
 
 def _evaluate(name: str, resource: ResourceDef, client: Any, expected: Optional[Reconciliation],

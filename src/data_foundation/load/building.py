@@ -11,7 +11,9 @@ dlt calls only generator functions as they are. Two other shapes get an adapter 
 (so injection still sees every parameter): an entry that returns instead of yields (rows, a page, or - the factory
 form - a generator function, called in turn), and one whose `incremental` parameter has no annotation.
 `arrow: true` and `pii` are steps of the resource's pipe, ahead of dlt's incremental step and of the fork to
-transformers, so cursors, dedup hashes, children and files only ever see converted, masked items.
+transformers, so cursors, dedup hashes, children and files only ever see converted, masked items. `checks` (data
+gates, `load/gates.py`) sit between the two: they judge the raw values, and the rows they quarantine are masked by the
+PII step like every other row; their count of the rows that reach the table runs after dlt's incremental step.
 """
 
 import copy
@@ -30,17 +32,18 @@ from dlt.extract.items_transform import MapItem
 
 from data_foundation.config.project import ResourceDef, SourceDef
 from data_foundation.load.columnar import ColumnarPages, transformer_function, unfit_resource
+from data_foundation.load.gates import GateAudit, GateCount, GateStep, gate_for
 from data_foundation.load.pii import (PII_SALT_ENV, PII_SALT_KEY, PiiAudit, PiiMasker, PiiRowTypeRefused,
                                       PiiSaltMissing, pii_hash)
 from data_foundation.load.session import RunFailed
 
-__all__ = ["PII_SALT_ENV", "PII_SALT_KEY", "PiiAudit", "PiiMasker", "PiiRowTypeRefused", "PiiSaltMissing",
-           "build_resource", "build_source", "pii_hash", "resource_function"]
+__all__ = ["GateAudit", "PII_SALT_ENV", "PII_SALT_KEY", "PiiAudit", "PiiMasker", "PiiRowTypeRefused",
+           "PiiSaltMissing", "build_resource", "build_source", "pii_hash", "resource_function"]
 
 
 def build_source(source: SourceDef, tables: Optional[Iterable[str]] = None,
                  keyword_overrides: Optional[Dict[str, Dict[str, Any]]] = None,
-                 pii_audit: Optional[PiiAudit] = None) -> DltSource:
+                 pii_audit: Optional[PiiAudit] = None, gate_audit: Optional[GateAudit] = None) -> DltSource:
     """A fresh `DltSource` for `source` (one per run: dlt resources keep state between iterations).
 
     Args:
@@ -48,6 +51,7 @@ def build_source(source: SourceDef, tables: Optional[Iterable[str]] = None,
         tables: tables to select; all when None.
         keyword_overrides: per table, keyword arguments that replace the YAML's for this run.
         pii_audit: collects, per resource with `pii`, the columns that never appeared in the data.
+        gate_audit: collects the gates (`checks`) of the run, for their warnings after it.
 
     Example:
         >>> pipeline.run(build_source(project.sources["my_api"], tables=["users"]))
@@ -60,7 +64,7 @@ def build_source(source: SourceDef, tables: Optional[Iterable[str]] = None,
         resource = by_name[name]
         parent = built.get(resource.spec.data_from) if resource.spec.data_from else None
         built[name] = build_resource(resource, parent=parent, keyword_arguments=overrides.get(resource.table),
-                                     pii_audit=pii_audit)
+                                     pii_audit=pii_audit, gate_audit=gate_audit)
     resources = [built[r.name] for r in source.resources]  # in the order sources.yaml declares them
 
     def _resources() -> List[DltResource]:
@@ -75,7 +79,7 @@ def build_source(source: SourceDef, tables: Optional[Iterable[str]] = None,
 
 def build_resource(resource: ResourceDef, parent: Optional[DltResource] = None,
                    keyword_arguments: Optional[Dict[str, Any]] = None,
-                   pii_audit: Optional[PiiAudit] = None) -> DltResource:
+                   pii_audit: Optional[PiiAudit] = None, gate_audit: Optional[GateAudit] = None) -> DltResource:
     """One dlt resource (a transformer of `parent` when `data_from` is set) over the entry, bound to its YAML
     arguments; `keyword_arguments` replace the YAML's of the same name.
 
@@ -104,6 +108,13 @@ def build_resource(resource: ResourceDef, parent: Optional[DltResource] = None,
         built.parallelize()
     if spec.arrow:
         built.add_step(_arrow_page)  # a step, not `add_map`: a map is given each row of a page, not the page
+    gate = gate_for(resource)
+    if gate is not None:
+        if gate_audit is not None:
+            gate_audit.gates.append(gate)
+        if gate.row_level:  # before PII: the gates judge the values the entry yielded
+            built.add_step(GateStep(gate))
+        built.add_step(GateCount(gate))  # placed after dlt's incremental step (its affinity)
     if spec.pii and (spec.pii.hash or spec.pii.drop):
         masker = PiiMasker(resource.name, spec.pii)
         if pii_audit is not None:

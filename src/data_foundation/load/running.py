@@ -12,7 +12,8 @@ from dlt.common.runtime.collector import Collector
 from dlt.common.schema.utils import is_complete_column
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from data_foundation.load.building import PiiAudit, build_source
+from data_foundation.load.building import GateAudit, PiiAudit, build_source
+from data_foundation.load.gates import GateFailed
 from data_foundation.load.credentials import describe_missing_credentials, env_name, missing_keys
 from data_foundation.load.destinations import Target
 from data_foundation.errors import FoundationError, cause_of, mask_secrets
@@ -54,11 +55,11 @@ def run_source(source: SourceDef, target: Target, tables: Optional[Iterable[str]
     """
     started = time.monotonic()
     selected = list(tables) if tables is not None else [r.table for r in source.resources]
-    audit = PiiAudit()
+    audit, gates = PiiAudit(), GateAudit()
     with step_errors(source, target), load_session(source, target, progress) as session:
         pipeline = session.pipeline
-        pipeline.run(build_source(source, tables=tables, pii_audit=audit), loader_file_format=target.loader_file_format,
-                     refresh="drop_resources" if full_refresh else None)
+        pipeline.run(build_source(source, tables=tables, pii_audit=audit, gate_audit=gates),
+                     loader_file_format=target.loader_file_format, refresh="drop_resources" if full_refresh else None)
     rows_loaded = dict(session.resumed)
     load_ids: List[str] = []
     _collect(pipeline, rows_loaded, load_ids)
@@ -72,7 +73,7 @@ def run_source(source: SourceDef, target: Target, tables: Optional[Iterable[str]
         schema_changes=schema_changes(pipeline),
         tables=selected,
         resumed=session.resumed,
-        warnings=session.warnings + audit.warnings(),
+        warnings=session.warnings + audit.warnings() + gates.warnings(),
     )
 
 
@@ -99,6 +100,9 @@ _DUCKDB_LOCKED = re.compile(r'Could not set lock on file "(?P<file>[^"]+)": Conf
 
 
 def _describe_cause(step: str, cause: BaseException, source: SourceDef, target: Target) -> str:
+    gate = cause_of(cause, GateFailed)  # a data gate's own message, not dlt's wrapping of it
+    if gate is not None:
+        return str(gate)
     locked = _DUCKDB_LOCKED.search(str(cause))
     if locked:
         kept = " What this run extracted is kept: the next run loads it." if step == "load" else ""
