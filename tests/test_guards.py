@@ -90,3 +90,10 @@ def test_validate_exits_1_with_both_files_and_no_traceback(tmp_path):
     text = " ".join(result.stderr.split())
     assert "two/sources.yaml:2 resources.Shop.orders:" in text and "one/sources.yaml:2)" in text
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_the_dataset_of_recorded_failures_is_no_source(tmp_path):
+    write_source(tmp_path, "runs", DATA, _resources("foundation_runs.failures", "foundationRuns.other"))
+    errors, _ = _problems(tmp_path)
+    assert [e.key_path for e in errors] == ["resources.foundation_runs.failures", "resources.foundationRuns.other"]
+    assert "where foundation records failed runs" in errors[0].message

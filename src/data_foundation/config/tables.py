@@ -12,7 +12,9 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from data_foundation.config.project import ResourceDef, SourceDef
 from data_foundation.errors import Problem, display_path
 
-__all__ = ["check_destination_tables", "destination_name"]
+__all__ = ["RUNS_DATASET", "check_destination_tables", "destination_name"]
+
+RUNS_DATASET = "foundation_runs"  # where failed runs are recorded (`load.history`): no source may load into it
 
 def check_destination_tables(sources: Iterable[SourceDef]) -> List[Problem]:
     """One problem per resource that writes a table an earlier resource (in the order of folders) writes too."""
@@ -20,6 +22,12 @@ def check_destination_tables(sources: Iterable[SourceDef]) -> List[Problem]:
     problems: List[Problem] = []
     resources = [resource for source in sources for resource in source.resources]
     for resource in resources:
+        if _loose(resource.source) == _loose(RUNS_DATASET) and \
+                destination_name(resource.source, table=False) == RUNS_DATASET:
+            problems.append(_problem(resource, f"source `{resource.source}` would load into dataset `{RUNS_DATASET}`, "
+                                               "where foundation records failed runs (`foundation status`)",
+                                     "Rename the source."))
+            continue
         if resource.table.lower().startswith("_dlt"):
             problems.append(_problem(resource, f"table `{resource.table}` is a name dlt keeps for its own tables "
                                                "(`_dlt_loads`, `_dlt_pipeline_state`, ...)",

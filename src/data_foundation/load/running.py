@@ -1,9 +1,11 @@
 """Run validated sources with dlt into a target and report rows per table."""
 
 import contextlib
+import logging
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 import dlt
@@ -22,6 +24,9 @@ from data_foundation.load.session import RunFailed, create_pipeline, load_sessio
 
 __all__ = ["RunFailed", "SourceRun", "count_rows", "create_pipeline", "run_selection", "run_source",
            "schema_changes"]
+
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class SourceRun:
@@ -56,7 +61,7 @@ def run_source(source: SourceDef, target: Target, tables: Optional[Iterable[str]
     started = time.monotonic()
     selected = list(tables) if tables is not None else [r.table for r in source.resources]
     audit, gates = PiiAudit(), GateAudit()
-    with step_errors(source, target), load_session(source, target, progress) as session:
+    with step_errors(source, target, selected), load_session(source, target, progress) as session:
         pipeline = session.pipeline
         pipeline.run(build_source(source, tables=tables, pii_audit=audit, gate_audit=gates),
                      loader_file_format=target.loader_file_format, refresh="drop_resources" if full_refresh else None)
@@ -78,19 +83,51 @@ def run_source(source: SourceDef, target: Target, tables: Optional[Iterable[str]
 
 
 @contextlib.contextmanager
-def step_errors(source: SourceDef, target: Target) -> Iterator[None]:
-    """dlt's failures as one readable `RunFailed` line: the source, the step and the cause, secrets masked."""
+def step_errors(source: SourceDef, target: Target, tables: Optional[Iterable[str]] = None) -> Iterator[None]:
+    """dlt's failures as one readable `RunFailed` line: the source, the step and the cause, secrets masked.
+
+    The failure is also recorded in the destination (`history.record_failure`: one row loaded with dlt, bounded in
+    time, never raising), so `foundation status` shows it from any machine; the CLI and Dagster both pass here.
+    `RunFailed` raised on purpose before a load starts (the source's lock is held, a DuckDB file named like the
+    dataset) is not a failed load: it passes unrecorded."""
+    started = datetime.now(timezone.utc)
     try:
         yield
     except FoundationError:
         raise
     except PipelineStepFailed as exc:
-        cause = exc.__cause__ or exc.exception
-        raise RunFailed(mask_secrets(f"source `{source.name}` failed in step `{exc.step}`: "
-                                     f"{_describe_cause(exc.step, cause, source, target)}")) from exc
+        cause = _describe_cause(exc.step, exc.__cause__ or exc.exception, source, target)
+        failure = RunFailed(mask_secrets(f"source `{source.name}` failed in step `{exc.step}`: {cause}"))
+        _record_failure(source, target, tables, exc.step, cause, started, exc)
+        raise failure from exc
     except Exception as exc:  # opening the pipeline or checking the destination's state: dlt's `sync` step
-        raise RunFailed(mask_secrets(f"source `{source.name}` failed in step `sync`: "
-                                     f"{_describe_cause('sync', exc, source, target)}")) from exc
+        cause = _describe_cause("sync", exc, source, target)
+        failure = RunFailed(mask_secrets(f"source `{source.name}` failed in step `sync`: {cause}"))
+        _record_failure(source, target, tables, "sync", cause, started, None)
+        raise failure from exc
+
+
+def _record_failure(source: SourceDef, target: Target, tables: Optional[Iterable[str]], step: str, cause: str,
+                    started: datetime, exc: Optional[PipelineStepFailed]) -> None:
+    """The failed run as a `history.Failure`: times from dlt's trace of the run when there is one. Never raises."""
+    try:
+        from data_foundation.load.history import Failure, record_failure
+
+        pipeline = getattr(exc, "pipeline", None)
+        trace = getattr(pipeline, "_last_trace", None) if pipeline is not None else None
+        selected = list(tables) if tables is not None else [r.table for r in source.resources]
+        failure = Failure(
+            finished_at=(trace.finished_at if trace and trace.finished_at else datetime.now(timezone.utc)),
+            step=step,
+            cause=mask_secrets(cause),
+            pipeline=getattr(pipeline, "pipeline_name", None) or f"foundation_{source.name}",
+            started_at=trace.started_at if trace and trace.started_at else started,
+            load_id=getattr(exc, "load_id", None),
+            tables=tuple(selected),
+        )
+        record_failure(target, failure, source.name, target.dataset_name(source.dataset_name))
+    except Exception as error:  # the run's own error is what the caller gets, whatever happens here
+        logger.debug("could not record the failure of source %s: %s", source.name, mask_secrets(str(error)))
 
 
 # DuckDB's own words when another process has the file open for writing (wrapped by dlt in a "check your
