@@ -18,6 +18,8 @@ from data_foundation.cli.common import (DEBUG_HELP, ROOT_HELP, Options, cli_targ
                                         debug_option, destination_option, duckdb_file_option, err_console, errors,
                                         root_option, target_option, use_options)
 from data_foundation.cli.dbt import dbt_app
+from data_foundation.cli.plan import plan
+from data_foundation.cli.state import state_app
 from data_foundation.cli.status import status
 from data_foundation.cli.render import print_errors, print_reconciliation, run_table, sources_table
 from data_foundation.cli.scaffold import scaffold_source
@@ -47,7 +49,9 @@ def _options(
 
 
 app.add_typer(dbt_app, name="dbt")
+app.add_typer(state_app, name="state")
 app.command("status")(status)
+app.command("plan")(plan)
 
 
 @app.command()
