@@ -82,6 +82,26 @@ def late_counts(replica) -> Dict[str, int]:
             "items": sum(len(json.loads(order)["items"]) for order in orders)}
 
 
+def serve_late_only(replica) -> Dict[str, int]:
+    """Trim the replica to its orders from LATE_START on and their items: its API (`/row-counts` too) then serves what
+    `late_counts` counts, so a load of the late source reconciles, and its Dagster checks pass, as a load of the whole
+    Jaffle Shop does. Returns the counts. (The replica stores an order's items after those of the orders before it.)"""
+    import dataclasses
+
+    with replica._lock:
+        state = replica.state
+        late = late_counts(replica)
+        day = state.order_days.index(LATE_START)
+        first = state.day_starts[day]
+        items = state.rows["items"][len(state.rows["items"]) - late["items"]:]
+        assert json.loads(items[0])["order_id"] == json.loads(state.rows["orders"][first])["id"]
+        replica._state = dataclasses.replace(
+            state, rows={**state.rows, "orders": state.rows["orders"][first:], "items": items},
+            order_days=state.order_days[day:], day_starts=[start - first for start in state.day_starts[day:]])
+    assert replica.row_counts() == late == late_counts(replica)
+    return late
+
+
 def copy_source(root: Path, *names: str) -> Path:
     """The shipped source folders `names` copied from the repository's `dlthub/` into `root` (no `__pycache__`);
     returns `root`."""
@@ -139,6 +159,13 @@ def late_jaffle(jaffle_env, late_jaffle_root):
     from data_foundation.config.loading import load_project
 
     return load_project(late_jaffle_root).sources["jaffle_shop"]
+
+
+@pytest.fixture
+def late_api(jaffle_env):
+    """`jaffle_env` (a fresh replica) serving only its orders from LATE_START on (`serve_late_only`)."""
+    serve_late_only(jaffle_env)
+    return jaffle_env
 
 
 @pytest.fixture

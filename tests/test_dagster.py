@@ -12,7 +12,6 @@ from data_foundation.dagster.checks import CHECK_PRIMARY_KEY, CHECK_RECONCILE, C
 from data_foundation.load.destinations import create_target
 
 PARTITIONED_ROOT = REPO / "tests" / "cases" / "valid" / "partitioned"
-FULL = {"customers": 935, "orders": 61_948, "items": 90_900, "products": 10, "stores": 6, "supplies": 65}
 
 
 def _materialize(defs, selection=None, instance=None, **kwargs):
@@ -49,15 +48,18 @@ def test_asset_specs_lineage_kinds_metadata_and_freshness(jaffle_root, duckdb_fi
     assert supplies_checks == {CHECK_PRIMARY_KEY, CHECK_RECONCILE, CHECK_SCHEMA}
 
 
-def test_materialize_jaffle_shop_twice_in_one_process(jaffle_env, jaffle_root, duckdb_file):
-    defs = build_definitions(jaffle_root, create_target("duckdb", str(duckdb_file)))
+def test_materialize_jaffle_shop_twice_in_one_process(late_api, late_jaffle_root, duckdb_file):
+    """A month of orders: the late source on a replica serving only those (conftest's `late_api`), so the
+    reconciliation checks compare with what the API has."""
+    late = late_api.row_counts()
+    defs = build_definitions(late_jaffle_root, create_target("duckdb", str(duckdb_file)))
     instance = dg.DagsterInstance.ephemeral()
     first = _materialize(defs, instance=instance)
     assert first.success
-    assert table_counts(duckdb_file, "jaffle_shop") == FULL
+    assert table_counts(duckdb_file, "jaffle_shop") == late
     rows = {e.asset_key.path[-1]: e.materialization.metadata["rows_loaded"].value
             for e in first.get_asset_materialization_events()}
-    assert rows == FULL
+    assert rows == late
     orders_meta = next(e.materialization.metadata for e in first.get_asset_materialization_events()
                        if e.asset_key.path[-1] == "orders")
     columns = {c.name: c.type for c in orders_meta["dagster/column_schema"].schema.columns}
@@ -65,13 +67,13 @@ def test_materialize_jaffle_shop_twice_in_one_process(jaffle_env, jaffle_root, d
     checks = {(e.asset_key.path[-1], e.check_name): e.passed for e in first.get_asset_check_evaluations()}
     assert len(checks) == 18 and all(checks.values()), checks
 
-    jaffle_env.add_day(orders=10)
+    late_api.add_day(orders=10)
     second = _materialize(defs, instance=instance)  # same definitions, same process: a fresh dlt source per run
     assert second.success
     rows = {e.asset_key.path[-1]: e.materialization.metadata["rows_loaded"].value
             for e in second.get_asset_materialization_events()}
     assert rows["orders"] == 10 and rows["customers"] == 935
-    assert table_counts(duckdb_file, "jaffle_shop")["orders"] == FULL["orders"] + 10
+    assert table_counts(duckdb_file, "jaffle_shop")["orders"] == late["orders"] + 10
     assert all(e.passed for e in second.get_asset_check_evaluations())
 
 

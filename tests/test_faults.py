@@ -3,6 +3,9 @@
 Jaffle Shop against the local replica: retries exhausted (the cursor stays put), `kill -9` of a real
 `foundation run` during extract, normalize and load (the next run completes or redoes the work exactly once),
 and two runs at once (same pipelines dir: the per-source lock; different pipelines dirs: DuckDB's single writer).
+Every load is of the late Jaffle Shop source (conftest's `copy_late_jaffle`: orders from LATE_START on) from a replica
+serving only those (conftest's `late_api`: `foundation run` reconciles with what the API has): the faults are in how a
+load runs, not in how many orders it holds.
 """
 
 import datetime as dt
@@ -17,13 +20,13 @@ from typing import Callable, Dict, List, Optional
 import duckdb
 import pytest
 
-from conftest import FULL_JAFFLE, query, table_counts
+from conftest import LATE_START, late_counts, query, table_counts
 from data_foundation.load.destinations import create_target
 from data_foundation.load.running import RunFailed, create_pipeline, run_source
 
+pytestmark = pytest.mark.usefixtures("late_api")
 DATASET = "jaffle_shop"
 KEYS = {"customers": "id", "orders": "id", "items": "id", "products": "sku", "stores": "id", "supplies": "id, sku"}
-ORDER_PAGES_OF_100 = -(-FULL_JAFFLE["orders"] // 100)  # 620
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -69,12 +72,13 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, duckdb_file: Path, jaffle_root: Path):
-    """Start `foundation run jaffle_shop` processes; whatever is still running at the end is killed (group-wide)."""
+def cli(tmp_path: Path, duckdb_file: Path, late_jaffle_root: Path):
+    """Start `foundation run jaffle_shop` processes (the late source); whatever is still running at the end is killed
+    (group-wide)."""
     started: List[Cli] = []
 
     def start(name: str, **env: str) -> Cli:
-        started.append(Cli(tmp_path, jaffle_root, name, duckdb_file, env))
+        started.append(Cli(tmp_path, late_jaffle_root, name, duckdb_file, env))
         return started[-1]
 
     try:
@@ -160,30 +164,39 @@ def duckdb_locked(path: Path) -> bool:
         raise
 
 
+def reader(duckdb_file: Path) -> duckdb.DuckDBPyConnection:
+    """One read-only connection for a helper's queries (`query` opens one per query, and opening takes ~0.1 s on a
+    busy machine); use it in a `with`."""
+    return duckdb.connect(str(duckdb_file), read_only=True)
+
+
 def fingerprint(duckdb_file: Path) -> Dict[str, tuple]:
     """Per table: row count and an order-independent hash of the keys and of the data columns."""
     result = {}
-    for table, key in KEYS.items():
-        columns = [r[0] for r in query(duckdb_file, """SELECT column_name FROM information_schema.columns
-            WHERE table_schema = ? AND table_name = ? AND column_name NOT LIKE '\\_dlt%' ESCAPE '\\'
-            ORDER BY column_name""", [DATASET, table])]
-        result[table] = query(duckdb_file, f"SELECT COUNT(*), SUM(hash({key})), SUM(hash({', '.join(columns)})) "
-                                           f"FROM {DATASET}.{table}")[0]
+    with reader(duckdb_file) as con:
+        for table, key in KEYS.items():
+            columns = [r[0] for r in con.execute("""SELECT column_name FROM information_schema.columns
+                WHERE table_schema = ? AND table_name = ? AND column_name NOT LIKE '\\_dlt%' ESCAPE '\\'
+                ORDER BY column_name""", [DATASET, table]).fetchall()]
+            result[table] = con.sql(f"SELECT COUNT(*), SUM(hash({key})), SUM(hash({', '.join(columns)})) "
+                                    f"FROM {DATASET}.{table}").fetchall()[0]
     return result
 
 
 def assert_exact(duckdb_file: Path, replica) -> None:
     """Every row of the API exactly once, nothing skipped, every row from a completed load."""
-    assert data_tables(duckdb_file) == replica.row_counts()
-    for table, key in KEYS.items():
-        assert query(duckdb_file, f"SELECT COUNT(*) - COUNT(DISTINCT ({key})) FROM {DATASET}.{table}") == [(0,)], table
-        assert query(duckdb_file, f"""SELECT COUNT(*) FROM {DATASET}.{table} WHERE _dlt_load_id NOT IN
-            (SELECT load_id FROM {DATASET}._dlt_loads WHERE status = 0)""") == [(0,)], table
-    last_day = dt.date.fromisoformat(replica.state.order_days[-1])
-    assert query(duckdb_file, f"SELECT MIN(ordered_at)::DATE, MAX(ordered_at)::DATE FROM {DATASET}.orders") == [
-        (dt.date(2016, 9, 1), last_day)]
-    assert query(duckdb_file, f"""SELECT COUNT(*) FROM {DATASET}.items i
-        LEFT JOIN {DATASET}.orders o ON i.order_id = o.id WHERE o.id IS NULL""") == [(0,)]
+    assert data_tables(duckdb_file) == replica.row_counts() == late_counts(replica)
+    with reader(duckdb_file) as con:
+        for table, key in KEYS.items():
+            assert con.sql(f"SELECT COUNT(*) - COUNT(DISTINCT ({key})) FROM {DATASET}.{table}").fetchall() == [(0,)], \
+                table
+            assert con.sql(f"""SELECT COUNT(*) FROM {DATASET}.{table} WHERE _dlt_load_id NOT IN
+                (SELECT load_id FROM {DATASET}._dlt_loads WHERE status = 0)""").fetchall() == [(0,)], table
+        last_day = dt.date.fromisoformat(replica.state.order_days[-1])
+        assert con.sql(f"SELECT MIN(ordered_at)::DATE, MAX(ordered_at)::DATE FROM {DATASET}.orders").fetchall() == [
+            (dt.date.fromisoformat(LATE_START), last_day)]
+        assert con.sql(f"""SELECT COUNT(*) FROM {DATASET}.items i
+            LEFT JOIN {DATASET}.orders o ON i.order_id = o.id WHERE o.id IS NULL""").fetchall() == [(0,)]
 
 
 def recover_and_rerun(jaffle, duckdb_file: Path, replica):
@@ -207,10 +220,11 @@ def loads(duckdb_file: Path) -> Dict[str, int]:
 # 1. retries exhausted
 # ---------------------------------------------------------------------------------------------------------------
 @pytest.mark.timeout(120)
-def test_retries_exhausted_fail_readably_and_keep_the_cursor(jaffle, jaffle_env, duckdb_file, monkeypatch):
+def test_retries_exhausted_fail_readably_and_keep_the_cursor(late_jaffle, jaffle_env, duckdb_file, monkeypatch):
     target = create_target("duckdb", str(duckdb_file))
-    run_source(jaffle, target)
-    assert data_tables(duckdb_file) == FULL_JAFFLE
+    run_source(late_jaffle, target)
+    late = late_counts(jaffle_env)
+    assert data_tables(duckdb_file) == late
     cursor = destination_cursor(duckdb_file)
     assert cursor.startswith("2017-08-31")
     loads_before = loads(duckdb_file)
@@ -221,7 +235,7 @@ def test_retries_exhausted_fail_readably_and_keep_the_cursor(jaffle, jaffle_env,
     jaffle_env.inject_fault(status=503, count=10_000, path_prefix="/api/v1/orders")
     jaffle_env.clear_requests()
     with pytest.raises(RunFailed) as failure:
-        run_source(jaffle, target)
+        run_source(late_jaffle, target)
     message = str(failure.value)
     url = f"{jaffle_env.base_url}/orders?page_size=1000&start_date=2017-08-31"
     for part in ("source `jaffle_shop`", "step `extract`", "`orders`", "503", url):
@@ -230,21 +244,21 @@ def test_retries_exhausted_fail_readably_and_keep_the_cursor(jaffle, jaffle_env,
 
     # nothing moved: not the cursor in the destination, not the local one, no load, no pending package
     assert destination_cursor(duckdb_file) == cursor
-    pipeline = create_pipeline(jaffle, target)
+    pipeline = create_pipeline(late_jaffle, target)
     assert orders_cursor(pipeline.state) == cursor
     assert not pipeline.has_pending_data
     assert loads(duckdb_file) == loads_before
-    assert data_tables(duckdb_file) == FULL_JAFFLE
+    assert data_tables(duckdb_file) == late
 
     # the next run picks up exactly the new day, from the old cursor's day on
     jaffle_env.clear_faults()
     jaffle_env.clear_requests()
     monkeypatch.delenv("SOURCES__JAFFLE_SHOP__MAX_ATTEMPTS")
-    after = run_source(jaffle, target)
+    after = run_source(late_jaffle, target)
     assert {p.get("start_date") for p in order_pages(jaffle_env)} == {"2017-08-31"}
     assert (after.rows_loaded["orders"], after.rows_loaded["items"]) == (added["orders"], added["items"])
-    assert data_tables(duckdb_file) == {**FULL_JAFFLE, "orders": FULL_JAFFLE["orders"] + added["orders"],
-                                        "items": FULL_JAFFLE["items"] + added["items"]} == jaffle_env.row_counts()
+    assert data_tables(duckdb_file) == {**late, "orders": late["orders"] + added["orders"],
+                                        "items": late["items"] + added["items"]} == jaffle_env.row_counts()
     assert_exact(duckdb_file, jaffle_env)
     assert destination_cursor(duckdb_file).startswith(added["date"])
 
@@ -253,9 +267,9 @@ def test_retries_exhausted_fail_readably_and_keep_the_cursor(jaffle, jaffle_env,
 # 2. kill -9 during extract, normalize, load
 # ---------------------------------------------------------------------------------------------------------------
 @pytest.mark.timeout(150)
-def test_kill_during_extract(jaffle, jaffle_env, duckdb_file, tmp_path, cli):
+def test_kill_during_extract(late_jaffle, jaffle_env, duckdb_file, tmp_path, cli):
     pipelines_dir = working_dir(duckdb_file)
-    jaffle_env.latency_ms = 20
+    jaffle_env.latency_ms = 50
     run = cli("killed", SOURCES__JAFFLE_SHOP__PAGE_SIZE="100")
     wait_for(lambda: len(order_pages(jaffle_env)) >= 20, run, "20 pages of orders were served")
     run.kill9()
@@ -263,24 +277,24 @@ def test_kill_during_extract(jaffle, jaffle_env, duckdb_file, tmp_path, cli):
 
     # it died extracting: a package in the extract folder, nothing committed, nothing in the destination
     served = len(order_pages(jaffle_env))
-    assert 20 <= served < ORDER_PAGES_OF_100
+    assert 20 <= served < -(-late_counts(jaffle_env)["orders"] // 100)  # all the pages of 100
     state = packages(pipelines_dir)
     assert len(state["extracting"]) == 1 and not (state["extracted"] or state["normalizing"] or state["normalized"]
                                                    or state["loaded"])
     killed_load_id = state["extracting"][0].name
     assert data_tables(duckdb_file) == {}
     target = create_target("duckdb", str(duckdb_file))
-    assert orders_cursor(create_pipeline(jaffle, target).state) is None  # the cursor was never committed
+    assert orders_cursor(create_pipeline(late_jaffle, target).state) is None  # the cursor was never committed
 
     jaffle_env.clear_requests()
-    recovery = recover_and_rerun(jaffle, duckdb_file, jaffle_env)
-    assert order_pages(jaffle_env)[0].get("start_date") == "2016-09-01"  # extracted again from the start
-    assert recovery.rows_loaded["orders"] == FULL_JAFFLE["orders"]
+    recovery = recover_and_rerun(late_jaffle, duckdb_file, jaffle_env)
+    assert order_pages(jaffle_env)[0].get("start_date") == LATE_START  # extracted again from the start
+    assert recovery.rows_loaded["orders"] == late_counts(jaffle_env)["orders"]
     assert killed_load_id not in loads(duckdb_file)  # the half-extracted package was dropped, not loaded
 
 
 @pytest.mark.timeout(150)
-def test_kill_during_normalize(jaffle, jaffle_env, duckdb_file, tmp_path, cli):
+def test_kill_during_normalize(late_jaffle, jaffle_env, duckdb_file, tmp_path, cli):
     pipelines_dir = working_dir(duckdb_file)
     run = cli("killed")
 
@@ -298,20 +312,20 @@ def test_kill_during_normalize(jaffle, jaffle_env, duckdb_file, tmp_path, cli):
     load_id = state["extracted"][0].name
     assert state["normalizing"][0].name == load_id
     extracted_jobs = _files(state["extracted"][0] / "new_jobs")
-    assert {j.split(".")[0] for j in extracted_jobs} >= set(FULL_JAFFLE)
+    assert {j.split(".")[0] for j in extracted_jobs} >= set(late_counts(jaffle_env))
     assert data_tables(duckdb_file) == {}
     # the local cursor already moved (extract committed it): dropping the package would skip every order
     target = create_target("duckdb", str(duckdb_file))
-    assert orders_cursor(create_pipeline(jaffle, target).state).startswith("2017-08-31")
+    assert orders_cursor(create_pipeline(late_jaffle, target).state).startswith("2017-08-31")
 
-    recovery = recover_and_rerun(jaffle, duckdb_file, jaffle_env)
-    assert recovery.rows_loaded["orders"] == FULL_JAFFLE["orders"]  # normalized again from the start, once
+    recovery = recover_and_rerun(late_jaffle, duckdb_file, jaffle_env)
+    assert recovery.rows_loaded["orders"] == late_counts(jaffle_env)["orders"]  # normalized again from the start, once
     assert loads(duckdb_file)[load_id] == 0  # the killed run's package, completed
     assert not packages(pipelines_dir)["extracted"] and not packages(pipelines_dir)["normalizing"]
 
 
 @pytest.mark.timeout(150)
-def test_kill_during_load(jaffle, jaffle_env, duckdb_file, tmp_path, cli):
+def test_kill_during_load(late_jaffle, jaffle_env, duckdb_file, tmp_path, cli):
     pipelines_dir = working_dir(duckdb_file)
     run = cli("killed")
 
@@ -333,12 +347,12 @@ def test_kill_during_load(jaffle, jaffle_env, duckdb_file, tmp_path, cli):
     assert loads(duckdb_file) == {}
     assert data_tables(duckdb_file).get("orders", 0) == 0  # the merge is one transaction: it rolled back
 
-    recovery = recover_and_rerun(jaffle, duckdb_file, jaffle_env)
+    recovery = recover_and_rerun(late_jaffle, duckdb_file, jaffle_env)
     assert loads(duckdb_file)[load_id] == 0  # the killed run's package, completed by the next run
     assert not packages(pipelines_dir)["normalized"]
     # its rows are reported: normalized by the killed run, their counts come from the row journal
-    assert recovery.resumed == FULL_JAFFLE
-    assert recovery.rows_loaded["orders"] == FULL_JAFFLE["orders"]
+    assert recovery.resumed == late_counts(jaffle_env)
+    assert recovery.rows_loaded["orders"] == late_counts(jaffle_env)["orders"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -349,7 +363,7 @@ def _flat(text: str) -> str:
 
 
 @pytest.mark.timeout(150)
-def test_second_run_of_the_same_source_fails_or_waits(jaffle, jaffle_env, duckdb_file, tmp_path, cli):
+def test_second_run_of_the_same_source_fails_or_waits(late_jaffle, jaffle_env, duckdb_file, tmp_path, cli):
     # the first run holds the lock while the others start, however long they take to (a loaded CI machine)
     jaffle_env.latency_ms = 1000
     first = cli("first")
@@ -358,6 +372,7 @@ def test_second_run_of_the_same_source_fails_or_waits(jaffle, jaffle_env, duckdb
              "the first run took the lock and started extracting")
 
     second = cli("second")
+    waiting = cli("waiting", FOUNDATION_LOCK_TIMEOUT="120")  # started with the second: their start-ups overlap
     assert second.wait(60) == 1
     assert first.running()
     message = _flat(second.stderr)
@@ -365,7 +380,6 @@ def test_second_run_of_the_same_source_fails_or_waits(jaffle, jaffle_env, duckdb
             in message), message
     assert "Traceback" not in second.stderr
 
-    waiting = cli("waiting", FOUNDATION_LOCK_TIMEOUT="120")
     wait_for(lambda: "Loading jaffle_shop" in waiting.stderr, waiting, "the waiting run started")
     time.sleep(1.0)
     assert first.running() and waiting.running()
@@ -384,13 +398,13 @@ def test_second_run_of_the_same_source_fails_or_waits(jaffle, jaffle_env, duckdb
     assert query(duckdb_file, f"SELECT DISTINCT _dlt_load_id FROM {DATASET}.customers") == [(waiting_load,)]
 
     # and the lock is free again
-    again = run_source(jaffle, create_target("duckdb", str(duckdb_file)))
+    again = run_source(late_jaffle, create_target("duckdb", str(duckdb_file)))
     assert again.rows_loaded.get("orders", 0) == 0
     assert_exact(duckdb_file, jaffle_env)
 
 
 @pytest.mark.timeout(150)
-def test_other_pipelines_dir_same_duckdb_file_fails_clearly(jaffle, jaffle_env, duckdb_file, tmp_path, cli,
+def test_other_pipelines_dir_same_duckdb_file_fails_clearly(late_jaffle, jaffle_env, duckdb_file, tmp_path, cli,
                                                             monkeypatch):
     first = cli("first")
 
@@ -426,7 +440,7 @@ def test_other_pipelines_dir_same_duckdb_file_fails_clearly(jaffle, jaffle_env, 
     # the same run again, once the file is free: it takes the state from the destination and adds nothing
     monkeypatch.setenv("FOUNDATION_PIPELINES_DIR", str(other))
     jaffle_env.clear_requests()
-    again = run_source(jaffle, create_target("duckdb", str(duckdb_file)))
+    again = run_source(late_jaffle, create_target("duckdb", str(duckdb_file)))
     assert {p.get("start_date") for p in order_pages(jaffle_env)} == {"2017-08-31"}
     assert again.rows_loaded.get("orders", 0) == 0
     assert fingerprint(duckdb_file) == before
