@@ -483,6 +483,18 @@ def check_full_refresh(lane: Lane, result: Result) -> None:
     assert table_counts(lane.duckdb_file, f"jaffle_shop_{USER}") == FULL_JAFFLE
 
 
+def check_status_json(lane: Lane, result: Result) -> None:
+    """docs/operations.md: one JSON document on stdout; the orders' load as the table shows it; `ok` as the exit code."""
+    document = json.loads(result.stdout)
+    assert document["ok"] is (result.code == 0) and document["target"] == "dev"
+    by_table = {(s["source"], t["table"]): t for s in document["sources"] for t in s["tables"]}
+    orders = by_table[("jaffle_shop", "orders")]
+    assert (orders["rows"], orders["freshness"]["state"]) == (FULL_JAFFLE["orders"], "fresh")
+    assert orders["cursor"]["last_value"] == "2017-08-31T18:46:00"
+    if result.command.split()[-2:] == ["status", "--json"]:  # every source: those never loaded say so
+        assert by_table[("open_data", "crashes")]["freshness"]["state"] == "never_loaded"
+
+
 def check_materialize(lane: Lane, result: Result) -> None:
     assert table_counts(lane.duckdb_file, f"jaffle_shop_{USER}") == {"stores": FULL_JAFFLE["stores"]}
     assert "default_limit: 1" in (lane.path / ".dagster_home" / "dagster.yaml").read_text()
@@ -684,6 +696,23 @@ LANES: Dict[str, Tuple[str, List[Step]]] = {
         (".venv/bin/python -m pytest tests/jaffle/test_contract.py -q", Spec(cwd="{repo}", shows=(" passed",))),
         ("foundation run jaffle_shop.orders --full-refresh", Spec(shows=(
             "Reconciliation for jaffle_shop: all match (orders 61,948)",))),
+        # docs/operations.md: status, plan and state after that load of the orders alone
+        ("foundation status", Spec(code=1, shows=(
+            "│ jaffle_shop │ orders │", "│ 61,948 │", "│ ordered_at = 2017-08-31T18:46:00 │ fresh │",
+            "│ open_data │ crashes │", "never loaded", "0 source(s) failing"))),
+        ("foundation status --json", Spec(code=1, check=check_status_json)),
+        ("foundation status jaffle_shop.orders --json", Spec(check=check_status_json)),
+        ("foundation plan jaffle_shop.orders", Spec(shows=("│ merge │ id │ ordered_at │", "(last_value)",
+                                                           "drops orders", "on cron 0 6 * *"))),
+        ("foundation state show jaffle_shop", Spec(shows=(
+            f"jaffle_shop: pipeline foundation_jaffle_shop, dataset `jaffle_shop_{USER}` in duckdb",
+            "│ orders │ ordered_at │ 2017-08-31T18:46:00 │ 2016-09-01T00:00:00 │"))),
+        ("foundation state reset jaffle_shop.orders --to 2017-06-01 --dry-run", Spec(shows=(
+            "jaffle_shop.orders (ordered_at): 2017-08-31T18:46:00 -> 2017-06-01", "Dry run: nothing changed."))),
+        ("foundation state reset jaffle_shop.orders --to 2017-06-01 --yes", Spec(shows=(
+            "Reset: state version 2 saved in `jaffle_shop_tester._dlt_pipeline_state`",))),
+        ("foundation run jaffle_shop.orders", Spec(shows=(
+            "Done: 25,749 rows loaded", "Reconciliation for jaffle_shop: all match (orders 61,948)"))),
         # no database: off the walkthrough's critical path
         ("foundation dbt sources --check", Spec(shows=("dbt/models/sources.yml matches the sources.",))),
         ("foundation dbt sources", Spec(shows=("dbt/models/sources.yml is up to date (5 source(s), 15 table(s))",))),
