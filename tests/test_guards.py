@@ -97,3 +97,22 @@ def test_the_dataset_of_recorded_failures_is_no_source(tmp_path):
     errors, _ = _problems(tmp_path)
     assert [e.key_path for e in errors] == ["resources.foundation_runs.failures", "resources.foundationRuns.other"]
     assert "where foundation records failed runs" in errors[0].message
+
+
+def test_a_clash_behind_a_name_that_only_looks_alike_is_found(tmp_path):
+    """`ab` looks like `aB` and `a_b` but is its own table; `aB` and `a_b` are both table `a_b`."""
+    write_source(tmp_path, "shop", DATA, _resources("shop.ab", "shop.aB", "shop.a_b"))
+    errors, _ = _problems(tmp_path)
+    assert [e.key_path for e in errors] == ["resources.shop.a_b"], errors
+    assert "as does `shop.aB`" in errors[0].message
+
+
+def test_a_table_named_like_another_resources_quarantine_is_an_error(tmp_path):
+    yaml = _resources("shop.orders", "shop.orders__quarantine").replace(
+        "        entry: data.rows\n", "        entry: data.rows\n        checks: {not_null: {columns: [id], "
+        "on_failure: quarantine}}\n", 1)
+    write_source(tmp_path, "shop", DATA, yaml)
+    errors, warnings = _problems(tmp_path)
+    assert [e.key_path for e in errors] == ["resources.shop.orders__quarantine"], errors
+    assert "`shop.orders` sets rows aside in table `orders__quarantine`" in errors[0].message
+    assert warnings == []

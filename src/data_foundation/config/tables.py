@@ -12,15 +12,18 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from data_foundation.config.project import ResourceDef, SourceDef
 from data_foundation.errors import Problem, display_path
 
-__all__ = ["RUNS_DATASET", "check_destination_tables", "destination_name"]
+__all__ = ["QUARANTINE_SUFFIX", "RUNS_DATASET", "check_destination_tables", "destination_name"]
 
 RUNS_DATASET = "foundation_runs"  # where failed runs are recorded (`load.history`): no source may load into it
+QUARANTINE_SUFFIX = "__quarantine"  # `<table>__quarantine`: the rows a resource's gates set aside (`load.gates`)
+
 
 def check_destination_tables(sources: Iterable[SourceDef]) -> List[Problem]:
     """One problem per resource that writes a table an earlier resource (in the order of folders) writes too."""
-    owners: Dict[Tuple[str, str], ResourceDef] = {}
+    owners: Dict[Tuple[str, str], List[ResourceDef]] = {}  # by `_loose` name: every resource that may clash
     problems: List[Problem] = []
     resources = [resource for source in sources for resource in source.resources]
+    quarantines = _quarantine_tables(resources)
     for resource in resources:
         if _loose(resource.source) == _loose(RUNS_DATASET) and \
                 destination_name(resource.source, table=False) == RUNS_DATASET:
@@ -33,16 +36,48 @@ def check_destination_tables(sources: Iterable[SourceDef]) -> List[Problem]:
                                                "(`_dlt_loads`, `_dlt_pipeline_state`, ...)",
                                      "Rename the resource: a table name must not start with `_dlt`."))
             continue
+        owner = _quarantine_owner(resource, quarantines)
+        if owner is not None:
+            problems.append(_problem(
+                resource, f"`{owner.name}` sets rows aside in table `{owner.table}{QUARANTINE_SUFFIX}` (its "
+                          f"`checks` with `on_failure: quarantine`, {display_path(owner.file)}:{owner.line}), the "
+                          f"table resource `{resource.name}` writes",
+                "Rename the resource: a table name must not be another resource's table followed by "
+                f"`{QUARANTINE_SUFFIX}`."))
+            continue
         key = (_loose(resource.source), _loose(resource.table))
-        first = owners.setdefault(key, resource)
-        if first is not resource and _same_table(first, resource):
+        alike = owners.setdefault(key, [])
+        first = next((earlier for earlier in alike if _same_table(earlier, resource)), None)
+        alike.append(resource)
+        if first is not None:
             problems.append(_problem(
                 resource, f"resource `{resource.name}` writes table `{_where(resource)}`, as does `{first.name}` "
                           f"({display_path(first.file)}:{first.line})",
                 "Two resources must not load one destination table: rename one of them (dlt writes "
                 "names in snake_case, so `orderItems` and `order_items` are the same table)."))
-    problems.extend(_nested_table_names(resources))
+    problems.extend(_nested_table_names([r for r in resources if _quarantine_owner(r, quarantines) is None]))
     return problems
+
+
+def _quarantine_tables(resources: List[ResourceDef]) -> Dict[Tuple[str, str], ResourceDef]:
+    """The quarantine table of each resource with a gate that quarantines, by `_loose` source and table name."""
+    found = {}
+    for resource in resources:
+        checks = resource.spec.checks
+        if checks is not None and any(g.on_failure == "quarantine" for g in checks.declared().values()):
+            found[(_loose(resource.source), _loose(resource.table + QUARANTINE_SUFFIX))] = resource
+    return found
+
+
+def _quarantine_owner(resource: ResourceDef, quarantines: Dict[Tuple[str, str], ResourceDef]
+                      ) -> Optional[ResourceDef]:
+    """The resource whose quarantine table `resource` writes, if any (dlt's verdict on names that look alike)."""
+    owner = quarantines.get((_loose(resource.source), _loose(resource.table)))
+    if owner is None or owner is resource:
+        return None
+    names = (destination_name(owner.source, table=False), destination_name(owner.table + QUARANTINE_SUFFIX))
+    return owner if names == (destination_name(resource.source, table=False), destination_name(resource.table)) \
+        else None
 
 
 def destination_name(name: str, table: bool = True) -> str:
