@@ -388,3 +388,96 @@ def test_postgres_quarantines_and_fails_like_duckdb(project, postgres, tmp_path,
     assert [r[:2] for r in rows] == [(3, "unique"), (100, "not_null"), (101, "accepted_values")]
     assert all("@" not in r[2] for r in rows)
     _fails(project.sources["failing"], target, "check `not_null` (`note`, `id` not null)")
+
+
+# --- rows as real APIs send them: camelCase and nested fields, row objects, a predicate that raises ----------------
+
+EDGE_DATA_PY = '''
+import collections
+
+NT = collections.namedtuple("NT", "id email ssn note")
+
+
+def users():
+    yield [{"userId": 1, "userEmail": "ann@x.com", "address": {"zip": "123"}, "code": None},
+           {"userId": 2, "userEmail": "bob@x.com", "address": {"zip": None}, "code": None},
+           {"userId": 3, "userEmail": "ann@x.com", "address": {"zip": "9"}, "code": "c"},
+           {"userId": 4, "userEmail": "cat@x.com", "address": {"zip": "5"}, "code": None}]
+
+
+def named():
+    for i in range(3):
+        yield NT(i, f"u{i}@x.com", f"ssn-{i}", "n")
+
+
+def people():
+    yield [{"id": 1, "ssn": "123456789"}, {"id": 2, "ssn": "987-65-4321"}]
+
+
+def ssn_valid(row):
+    return int(row["ssn"]) > 0
+'''
+EDGE_YAML = """
+resources:
+  edge.users:
+    entry: data.users
+    primary_key: user_id
+    pii: {hash: [user_email]}
+    checks:
+      not_null: {columns: [user_id, address__zip], on_failure: quarantine}
+      accepted_values: {user_email: [ann@x.com], on_failure: quarantine}
+      unique: {columns: [userEmail, code], on_failure: warn}
+  edge.named:
+    entry: data.named
+    checks: {min_rows: 3, max_rows: 3}
+  edge.people:
+    entry: data.people
+    primary_key: id
+    pii: {drop: [ssn]}
+    checks: {predicate: data.ssn_valid}
+"""
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory):
+    return load_project(write_source(tmp_path_factory.mktemp("edge"), "edge", EDGE_DATA_PY, EDGE_YAML)).sources["edge"]
+
+
+def test_gate_columns_are_named_as_dlt_writes_them_and_pii_stays_masked(edge, tmp_path, monkeypatch):
+    """`user_id` is the loaded column of `userId`, `address__zip` of `address: {zip}`; `user_email` (hashed) is
+    `userEmail`, whose raw value never reaches a message, a reason or the quarantine table; in `unique` a null is no
+    value (as dbt's `unique`)."""
+    monkeypatch.setenv("DATA_FOUNDATION__PII_SALT", "pepper")
+    database = tmp_path / "w.duckdb"
+    run = run_source(edge, create_target("duckdb", str(database)), tables=["users"])
+    assert run.rows_loaded == {"users": 2, "users__quarantine": 2}
+    reasons = query(database, "SELECT user_id, _quarantine_check, _quarantine_reason FROM edge.users__quarantine "
+                              "ORDER BY user_id")
+    assert reasons == [(2, "not_null", "`address__zip` is null"),
+                       (4, "accepted_values", "`user_email` = a PII value is not an accepted value")], reasons
+    assert run.warnings[-1] == ("resource `edge.users`: check `unique` (`userEmail` unique and `code` unique): 1 "
+                                "row(s) failed it (on_failure: warn: not set aside); e.g. userEmail=a PII value is "
+                                "not unique in this run (user_id=3)"), run.warnings
+    everything = str(run.warnings) + str(query(database, "SELECT * FROM edge.users__quarantine")) + str(
+        query(database, "SELECT state FROM edge._dlt_pipeline_state"))
+    assert "bob@x.com" not in everything and "cat@x.com" not in everything  # the data's (YAML lists ann@x.com)
+
+
+def test_row_objects_count_as_one_row_each(edge, tmp_path):
+    """Named tuples (a tuple of fields) are one row each for `min_rows`/`max_rows`, not one per field."""
+    run = run_source(edge, create_target("duckdb", str(tmp_path / "w.duckdb")), tables=["named"])
+    assert run.rows_loaded == {"named": 3} and run.warnings == []
+
+
+def test_a_predicate_that_raises_fails_the_run_naming_the_row_without_its_pii(edge, tmp_path):
+    with pytest.raises(RunFailed) as raised:
+        run_source(edge, create_target("duckdb", str(tmp_path / "w.duckdb")), tables=["people"])
+    message = str(raised.value)
+    assert "987-65-4321" not in message and "987" not in message, message
+    assert "check `predicate` (`data.ssn_valid`) of resource `edge.people` raised ValueError on id=2" in message, \
+        message
+    chain, exc = [], raised.value  # what dlt's trace keeps (`trace.pickle`, status's local failure): every exception
+    while exc is not None and len(chain) < 20:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    assert not [e for e in chain if "987" in str(e)], chain

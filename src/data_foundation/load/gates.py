@@ -24,6 +24,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set,
 import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
+from dlt.common.libs import is_pandas_frame, is_polars_frame
+from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.schema.utils import has_table_seen_data
 from dlt.common.storages.exceptions import CurrentLoadPackageStateNotAvailable
 from dlt.extract.hints import make_hints
@@ -32,6 +34,7 @@ from dlt.extract.items_transform import ItemTransform
 
 from data_foundation.config.gates import ChecksSpec
 from data_foundation.config.project import ResourceDef
+from data_foundation.config.tables import QUARANTINE_SUFFIX
 from data_foundation.errors import FoundationError
 from data_foundation.load.columnar import NestedMeta
 from data_foundation.load.pii import _as_arrow_table, _as_row
@@ -41,11 +44,17 @@ __all__ = ["CHECK_COLUMN", "GATES_STATE_KEY", "QUARANTINE_SUFFIX", "REASON_COLUM
            "quarantine_table"]
 
 GATES_STATE_KEY = "data_foundation_gates"  # source state: {table: {load_id, rows, quarantined, checks: {...}}}
-QUARANTINE_SUFFIX = "__quarantine"
 CHECK_COLUMN = "_quarantine_check"
 REASON_COLUMN = "_quarantine_reason"
 _EXAMPLES = 3
 _TYPE_HINTS = ("data_type", "precision", "scale", "timezone")  # of `columns:`, kept for the quarantine table
+_NAMING = NamingConvention()  # dlt's default: the names columns get in the destination
+_PATH = "__"  # dlt's separator of a nested field's path in a column name (`address__zip`)
+
+
+def _normalized(name: str) -> str:
+    """A column name as dlt writes it (`userId` -> `user_id`; `address.zip` and `address__zip` -> `address__zip`)."""
+    return _NAMING.normalize_path(_PATH.join(str(name).split(".")))
 
 
 class GateFailed(FoundationError):
@@ -87,18 +96,57 @@ class Outcome:
 
 
 class _Page:
-    """A page under judgement: dict rows (the entry's objects kept as they are) or one Arrow table."""
+    """A page under judgement: dict rows (the entry's objects kept as they are) or one Arrow table.
+
+    A gate names a column as the YAML writes it, which may be the name the data has (`userId`) or the one dlt loads
+    (`user_id`; `address__zip` for `address: {zip: ...}`): a name not in the rows as written is looked up as dlt
+    normalizes and flattens them."""
 
     def __init__(self, rows: Optional[List[Dict[str, Any]]] = None, table: Any = None) -> None:
         self.rows, self.table = rows, table
         self.size = table.num_rows if table is not None else len(rows or ())
         self._dicts: Optional[List[Dict[str, Any]]] = rows
+        self._columns: Dict[str, Any] = {}  # column -> its path in the rows, or its Arrow column (None: absent)
+
+    # --- where a column is ---
+
+    def _path(self, column: str) -> Tuple[str, ...]:
+        """The keys leading to `column` in the dict rows: as written, else the top-level key or nested keys whose
+        normalized path is the column's normalized name. Absent: the name as written (every row then has null)."""
+        if column not in self._columns:
+            rows = self.rows or ()
+            found = None if any(column in row for row in rows) else _find_path(_normalized(column), rows)
+            self._columns[column] = found or (column,)
+        return self._columns[column]
+
+    def _arrow_column(self, column: str) -> Any:
+        """The Arrow column named `column`, as written or as dlt normalizes it (a struct's fields flattened)."""
+        if column not in self._columns:
+            table = self.table
+            index = table.schema.get_field_index(column)
+            found = table.column(index) if index != -1 else None
+            if found is None:
+                wanted = _normalized(column)
+                flat = table
+                while True:
+                    names = {_normalized(name): name for name in flat.column_names}
+                    if wanted in names:
+                        found = flat.column(names[wanted])
+                        break
+                    if not any(pa.types.is_struct(f.type) for f in flat.schema):
+                        break
+                    flat = flat.flatten()
+            self._columns[column] = found
+        return self._columns[column]
+
+    # --- values ---
 
     def values(self, column: str) -> List[Any]:
         if self.table is None:
-            return [row.get(column) for row in self.rows or ()]
-        index = self.table.schema.get_field_index(column)
-        return self.table.column(index).to_pylist() if index != -1 else [None] * self.size
+            path = self._path(column)
+            return [_get(row, path) for row in self.rows or ()]
+        found = self._arrow_column(column)
+        return found.to_pylist() if found is not None else [None] * self.size
 
     def dicts(self) -> List[Dict[str, Any]]:
         if self._dicts is None:
@@ -107,19 +155,19 @@ class _Page:
 
     def nulls(self, column: str) -> List[int]:
         if self.table is None:
-            return [i for i, row in enumerate(self.rows or ()) if row.get(column) is None]
-        index = self.table.schema.get_field_index(column)
-        if index == -1:
+            path = self._path(column)
+            return [i for i, row in enumerate(self.rows or ()) if _get(row, path) is None]
+        found = self._arrow_column(column)
+        if found is None:
             return list(range(self.size))
-        return _indices(pc.is_null(self.table.column(index)))
+        return _indices(pc.is_null(found))
 
     def not_in(self, column: str, accepted: List[Any]) -> List[int]:
         """Rows whose value is not null and not accepted (a missing column is all nulls: it passes, as in dbt)."""
         if self.table is not None:
-            index = self.table.schema.get_field_index(column)
-            if index == -1:
+            values = self._arrow_column(column)
+            if values is None:
                 return []
-            values = self.table.column(index)
             try:
                 accepted_array = pa.array(accepted).cast(values.type)
             except (pa.ArrowException, ValueError, TypeError):
@@ -129,6 +177,31 @@ class _Page:
                 return _indices(outside)
         allowed = _Accepted(accepted)
         return [i for i, value in enumerate(self.values(column)) if value is not None and value not in allowed]
+
+
+def _get(row: Dict[str, Any], path: Tuple[str, ...]) -> Any:
+    value: Any = row
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _find_path(wanted: str, rows: Sequence[Any]) -> Optional[Tuple[str, ...]]:
+    """The keys whose normalized path is `wanted` in some of `rows` (dicts; a nested dict is searched when the
+    normalized name starts with its key's)."""
+    keys = {key for row in rows if isinstance(row, dict) for key in row}
+    for key in keys:
+        if _normalized(key) == wanted:
+            return (key,)
+    for key in keys:
+        prefix = _normalized(key) + _PATH
+        if wanted.startswith(prefix):
+            inner = _find_path(wanted[len(prefix):], [row.get(key) for row in rows if isinstance(row, dict)])
+            if inner:
+                return (key, *inner)
+    return None
 
 
 class _Accepted:
@@ -176,7 +249,8 @@ class Gate:
         self.guard_empty = spec.disposition == "replace" and not spec.allow_empty
         self.keys = spec.primary_key_columns
         pii = spec.pii
-        self.private = set(pii.hash) | set(pii.drop) if pii else set()  # values never shown in reasons or messages
+        # values never shown in reasons or messages: matched as the PII step matches them (as written or normalized)
+        self.private = {_normalized(c) for c in [*pii.hash, *pii.drop]} if pii else set()
         self.columns = spec.columns
         self.row_level = any(getattr(self.checks, n) is not None
                              for n in ("not_null", "accepted_values", "predicate", "unique"))
@@ -316,13 +390,15 @@ class Gate:
 
     def _key(self, page: _Page, index: int) -> str:
         """How a row is named in messages: its primary key, unless a key column is PII; else its position."""
-        if self.keys and not (set(self.keys) & self.private):
-            row = page.dicts()[index]
-            return ", ".join(f"{k}={_short(row.get(k))}" for k in self.keys)
+        if self.keys and not any(self._is_private(k) for k in self.keys):
+            return ", ".join(f"{k}={_short(page.values(k)[index])}" for k in self.keys)
         return f"row {self.position + index + 1:,} of the run"
 
+    def _is_private(self, column: str) -> bool:
+        return _normalized(column) in self.private
+
     def _value(self, column: str, value: Any) -> str:
-        return "a PII value" if column in self.private else _short(value)
+        return "a PII value" if self._is_private(column) else _short(value)
 
     def _not_null(self, gate: Any, page: _Page, verdicts: List[Any]) -> List[Tuple[int, str]]:
         found: Dict[int, str] = {}
@@ -348,21 +424,39 @@ class Gate:
         for index, row in enumerate(page.dicts()):
             if verdicts[index] is not None:
                 continue
-            answer = self.predicate(row) if self.predicate else True
+            raised = None
+            try:
+                answer = self.predicate(row) if self.predicate else True
+            except Exception as exc:
+                raised = self._predicate_raised(gate, page, index, row, exc)
+            if raised is not None:  # raised outside the handler: dlt's trace keeps no chained exception (its values)
+                raise GateFailed(raised)
             if answer is False:
                 found.append((index, f"`{gate.entry}` returned False"))
             elif isinstance(answer, str):
                 found.append((index, answer[:500]))
         return found
 
+    def _predicate_raised(self, gate: Any, page: _Page, index: int, row: Dict[str, Any], exc: Exception) -> str:
+        """The predicate's exception in one line, the row's PII values (as the exception may quote them) masked."""
+        text = " ".join(str(exc).split())
+        secrets = sorted({str(v) for k, v in row.items() if self._is_private(k) and v is not None and str(v)},
+                         key=len, reverse=True)
+        for secret in secrets:
+            text = text.replace(secret, "***")
+        return (f"check `predicate` (`{gate.entry}`) of resource `{self.resource}` raised {type(exc).__name__} on "
+                f"{self._key(page, index)}: {text[:300]}. Nothing of this run was loaded. Fix `{gate.entry}`: it must "
+                "return True or None for a good row and False or a reason for a bad one, for every row")
+
     def _unique(self, gate: Any, page: _Page, verdicts: List[Any]) -> List[Tuple[int, str]]:
-        """The second and later rows of the run with a key already seen (a rejected row's key is not remembered)."""
+        """The second and later rows of the run with a key already seen (a rejected row's key is not remembered).
+        A null in a one-column key is no value, as in dbt's `unique`; a combination compares nulls as values."""
         found: Dict[int, str] = {}
         for key in gate.keys:
             seen = self.seen.setdefault(tuple(key), set())
             columns = [page.values(column) for column in key]
             for index, values in enumerate(zip(*columns)):
-                if verdicts[index] is not None or index in found:
+                if verdicts[index] is not None or index in found or (len(values) == 1 and values[0] is None):
                     continue
                 value = tuple(_hashable_value(v) for v in values)
                 if value in seen:
@@ -457,17 +551,18 @@ def _unjudgeable(resource: str, item: Any) -> str:
 
 
 def _rows_in(item: Any) -> int:
+    """Rows in an item: a page's length, a table's or frame's rows, else one row (a dict, a pydantic model, a
+    dataclass, a named tuple, whose `len` is its number of fields)."""
+    if item is None:
+        return 0
     if isinstance(item, list):
         return len(item)
-    if isinstance(item, dict) or item is None:
-        return 1 if item is not None else 0
     rows = getattr(item, "num_rows", None)
     if isinstance(rows, int):
         return rows
-    try:
+    if is_pandas_frame(item) or is_polars_frame(item):
         return len(item)
-    except TypeError:
-        return 1
+    return 1
 
 
 def _hashable_value(value: Any) -> Any:
