@@ -174,3 +174,38 @@ def test_plan_on_postgres(postgres, shop_root, tmp_path, monkeypatch):
     assert tables["events"]["destination"] == "postgres" and tables["events"]["start_value"] == 8
     assert tables["orders"]["exists"] and tables["orders"]["full_refresh_drops"] == ["orders", "orders__lines"]
     assert _calls(tmp_path / "calls.txt") == ["events", "orders", "notes"]  # the run's calls only
+
+
+def test_plan_and_state_say_the_destination_is_unreachable_without_a_traceback(shop_root, tmp_path, monkeypatch):
+    from data_foundation.errors import FoundationError
+    from data_foundation.load.state_edit import plan_reset, show_state
+
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", "postgresql://u:hunter2pw@127.0.0.1:1/warehouse")
+    project = load_project(shop_root)
+    target = create_target("postgres")
+    for attempt in (lambda: plan_selection(project, target), lambda: show_state(project.sources["shop"], target),
+                    lambda: plan_reset(project.sources["shop"], target, "events")):
+        with pytest.raises(FoundationError) as raised:  # an intended failure: no "this looks like a bug"
+            attempt()
+        message = str(raised.value)
+        assert message.startswith("cannot read dataset `shop` in postgres: OperationalError: connection to server"), \
+            message
+        assert "Check that the destination is reachable" in message and "hunter2pw" not in message
+
+
+CAPITAL_YAML = '''\
+resources:
+  Shop.Notes:
+    entry: data.notes
+'''
+
+
+def test_plan_finds_a_table_dlt_named_in_snake_case(tmp_path):
+    """Resource `Shop.Notes` loads table `notes` of dataset `shop`: it exists, and --full-refresh drops it."""
+    project = load_project(write_source(tmp_path / "root", "Shop", SHOP_PY, CAPITAL_YAML))
+    target = create_target("duckdb", str(tmp_path / "w.duckdb"))
+    (before,) = plan_selection(project, target)
+    assert (before.exists, before.full_refresh_drops) == (False, [])
+    run_source(project.sources["Shop"], target)
+    (after,) = plan_selection(project, target)
+    assert (after.table, after.exists, after.full_refresh_drops) == ("Notes", True, ["notes"])

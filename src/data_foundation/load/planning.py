@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from data_foundation.config.dagster_meta import AssetDagsterMeta, PartitionSpec
 from data_foundation.config.project import Project, ResourceDef, SourceDef
 from data_foundation.errors import Problem
-from data_foundation.load.destinations import Target
+from data_foundation.load.destinations import Target, normalize_identifier
 from data_foundation.load.state_edit import DestinationView, describe_value, jsonable, read_destination
 
 __all__ = ["TablePlan", "automation", "describe_start", "plan_selection", "plan_source", "start_value"]
@@ -80,14 +80,15 @@ def _table_plan(source: SourceDef, resource: ResourceDef, target: Target, view: 
     wd = spec.write_disposition
     start, start_from = _start(resource, source_state, full_refresh)
     label, next_run = automation(resource.dagster, now)
-    tables = view.resource_tables.get(resource.table, [resource.table])
+    name = normalize_identifier(resource.table)  # the table dlt writes (`Notes` -> `notes`)
+    tables = view.resource_tables.get(resource.table, [name])
     return TablePlan(
         source=source.name, table=resource.table, write_disposition=spec.disposition,
         merge_strategy=None if isinstance(wd, str) else wd.strategy,
         primary_key=spec.primary_key_columns, merge_key=_columns(spec.merge_key),
         cursor_path=spec.incremental.cursor_path if spec.incremental else None,
         start_value=start, start_from=start_from, destination=target.destination_name, dataset=view.dataset,
-        exists=view.existing.get(resource.table, False),
+        exists=view.existing.get(name, False),
         full_refresh_drops=[t for t in tables if view.existing.get(t, False)],
         automation=label, next_run=next_run, partitions=_partitions(source.dagster.partition),
         warnings=_warnings_for(resource, warnings))

@@ -20,7 +20,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from data_foundation.config.project import ResourceDef, SourceDef
 from data_foundation.errors import FoundationError
-from data_foundation.load.destinations import Target
+from data_foundation.load.destinations import Target, normalize_identifier
 
 __all__ = ["CursorChange", "CursorState", "DestinationView", "LocalFolder", "ResetError", "SourceState",
            "StoredState", "apply_reset", "describe_value", "jsonable", "parse_cursor_value", "plan_reset",
@@ -76,10 +76,10 @@ def read_destination(source: SourceDef, target: Target, tables: Sequence[str] = 
         view.existing = {table: False for table in tables}
         return view
     view.readable = True
-    with _throwaway_pipeline(source, target, dataset) as pipeline, pipeline.destination_client() as client:
+    with _throwaway_pipeline(source, target, dataset) as pipeline, _connected(pipeline, target, dataset) as client:
         view.stored = _stored_state(client, pipeline.pipeline_name)
         view.resource_tables = _resource_tables(client, source.name)
-        names = [t for table in tables for t in view.resource_tables.get(table, [table])]
+        names = [t for table in tables for t in view.resource_tables.get(table, [normalize_identifier(table)])]
         view.existing = _existing_tables(client, names)
         view.partition_pipelines = _partition_pipelines(client, pipeline.pipeline_name)
     return view
@@ -92,6 +92,23 @@ def _throwaway_pipeline(source: SourceDef, target: Target, dataset: str) -> Iter
     with tempfile.TemporaryDirectory(prefix="foundation-state-") as folder:
         yield dlt.pipeline(pipeline_name=f"foundation_{source.name}", destination=target.destination,
                            dataset_name=dataset, pipelines_dir=folder)
+
+
+@contextlib.contextmanager
+def _connected(pipeline: Any, target: Target, dataset: str) -> Iterator[Any]:
+    """dlt's job client of `pipeline`, connected; a destination it cannot reach (server down, wrong credentials) is a
+    `ResetError` saying so, as `foundation status` says it, not a traceback."""
+    from data_foundation.load.history import _cannot_connect
+
+    client = pipeline.destination_client()
+    try:
+        client.__enter__()
+    except Exception as exc:
+        raise ResetError(_cannot_connect(target, dataset, exc)) from None
+    try:
+        yield client
+    finally:
+        client.__exit__(None, None, None)
 
 
 def _stored_state(client: Any, pipeline_name: str) -> Optional[StoredState]:
