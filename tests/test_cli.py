@@ -163,3 +163,21 @@ def test_printed_dataset_is_the_schema_dlt_creates(tmp_path):
     assert "into duckdb dataset `raw_my_api_john_doe`" in flat(result.stderr)
     assert table_rows(result.stdout) == [["raw_my_api_john_doe", "users", "250", "250"]]
     assert table_counts(tmp_path / "foundation.duckdb", "raw_my_api_john_doe") == {"users": 250}
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path):
+    """`foundation plan --json | head -1`: the reader goes away while the document is still being written (well beyond
+    a pipe's 64 KiB buffer); the command stops without an `Error:` line or a traceback, with exit code 1, as rich's
+    tables do (`Console.on_broken_pipe`)."""
+    from conftest import write_source
+
+    resources = "".join(f"    wide.table_{i:04d}:\n        entry: data.rows\n" for i in range(900))
+    write_source(tmp_path / "root", "wide", "def rows():\n    yield []\n", "resources:\n" + resources)
+    process = subprocess.Popen([sys.executable, "-m", "data_foundation.cli", "plan", "--json", "--root",
+                                str(tmp_path / "root")], cwd=tmp_path, env={**os.environ, "COLUMNS": "200"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline()  # the first line, then the reader is gone
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 1, stderr
+    assert "Error" not in stderr and "Traceback" not in stderr and "Exception ignored" not in stderr, stderr

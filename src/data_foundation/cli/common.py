@@ -103,11 +103,23 @@ def errors(options: Options) -> Iterator[None]:
     except KeyboardInterrupt:
         err_console.print("[red]Interrupted.[/]")
         raise typer.Exit(130)
+    except BrokenPipeError:  # `foundation status --json | head`: the reader is gone, nothing more to say to it
+        _stop_writing_stdout()
+        raise typer.Exit(1)
     except Exception as exc:  # a FoundationError says what to do; anything else still gets one readable line
         err_console.print(f"[bold red]Error:[/] {escape(mask_secrets(describe(exc)))}")
         if not isinstance(exc, FoundationError) and not options.debug:
             err_console.print("[dim]This looks like a bug: run again with --debug for the traceback.[/]")
         _exit(exc, options)
+
+
+def _stop_writing_stdout() -> None:
+    """What rich does for its own output (`Console.on_broken_pipe`): stdout goes to /dev/null, so the flush at exit
+    finds no closed pipe either (Python's advice for SIGPIPE), and the exit code is 1."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _exit(exc: BaseException, options: Options) -> None:
