@@ -1,20 +1,26 @@
-"""Incremental cursors as dlt keeps them: in the pipeline state, whose authoritative copy is the newest row of the
-dataset's `_dlt_pipeline_state` table (`status`, `state`, `plan` read it there, so an ephemeral runner with an empty
-working folder sees what the machine that loaded saw).
+"""Reading what dlt keeps in the destination without touching this machine's working folder: `status`, `state` and
+`plan` connect through `reading_client`, and read incremental cursors from the pipeline state, whose authoritative
+copy is the newest row of the dataset's `_dlt_pipeline_state` table (so an ephemeral runner with an empty working
+folder sees what the machine that loaded saw).
 
 dlt's layout: `state["sources"][<source>]["resources"][<table>]["incremental"][<cursor_path>]` holds `initial_value`,
 `last_value` and `unique_hashes` (the rows at `last_value` already loaded).
 """
 
+import contextlib
+import tempfile
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
-
-import dlt
+from typing import Any, Dict, Iterator, Optional
 
 from data_foundation.config.project import ResourceDef, SourceDef
+from data_foundation.errors import FoundationError
 from data_foundation.load.destinations import Target
 
-__all__ = ["Cursor", "DestinationState", "incremental_cursor", "read_destination_state"]
+__all__ = ["Cursor", "DestinationState", "DestinationUnreadable", "incremental_cursor", "reading_client"]
+
+
+class DestinationUnreadable(FoundationError):
+    """The destination could not be read; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -49,15 +55,6 @@ class DestinationState:
         return self.state.get("sources", {}).get(source, {}).get("resources", {}).get(table, {})
 
 
-def read_destination_state(source: SourceDef, target: Target) -> Tuple[dlt.Pipeline, DestinationState]:
-    """The source's pipeline (not synced, nothing written) and its state read from the destination's dataset."""
-    from data_foundation.load.session import create_pipeline, destination_state
-
-    pipeline = create_pipeline(source, target)
-    _, state = destination_state(pipeline)
-    return pipeline, DestinationState(pipeline.pipeline_name, pipeline.dataset_name, state)
-
-
 def incremental_cursor(resource: ResourceDef, state: Optional[DestinationState]) -> Optional[Cursor]:
     """The cursor of a resource with `incremental:` in sources.yaml, its last value from `state`; None without one."""
     spec = resource.spec.incremental
@@ -66,3 +63,57 @@ def incremental_cursor(resource: ResourceDef, state: Optional[DestinationState])
     saved = (state.resource_state(resource.source, resource.table) if state else {}).get("incremental", {})
     values = saved.get(spec.cursor_path) or {}
     return Cursor(resource.table, spec.cursor_path, spec.initial_value, values.get("last_value"))
+
+
+@contextlib.contextmanager
+def reading_client(source: SourceDef, target: Target, dataset: str, command: str) -> Iterator[Any]:
+    """dlt's job client on the source's dataset, connected, through a throwaway pipeline (a temporary folder): reading
+    leaves this machine's working folder as it was, and a DuckDB file is opened read-only, so none is created. A
+    destination that cannot be reached (server down, wrong credentials, a DuckDB file another process writes) is a
+    `DestinationUnreadable` saying so, for `foundation <command>`, not a traceback."""
+    import dlt
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+    destination = target.destination
+    if target.duckdb_file is not None:
+        destination = dlt.destinations.duckdb(DuckDbCredentials(str(target.duckdb_file.resolve()), read_only=True))
+    with tempfile.TemporaryDirectory(prefix="foundation_read_") as folder:
+        pipeline = dlt.pipeline(pipeline_name=f"foundation_{source.name}", destination=destination,
+                                dataset_name=dataset, pipelines_dir=folder)
+        client = pipeline.destination_client()
+        if not hasattr(client, "sql_client"):
+            raise DestinationUnreadable(f"`foundation {command}` reads dlt's tables with SQL; destination "
+                                        f"`{target.destination_name}` has no SQL client. Query its `_dlt_loads` with "
+                                        "dlt's dataset API instead.")
+        try:
+            client.__enter__()
+        except Exception as exc:
+            raise DestinationUnreadable(_cannot_connect(target, dataset, exc, command)) from None
+        try:
+            yield client
+        finally:
+            client.__exit__(None, None, None)
+
+
+def _cannot_connect(target: Target, dataset: str, exc: BaseException, command: str) -> str:
+    from data_foundation.load.running import _DUCKDB_LOCKED
+
+    chain = list(_chain(exc))
+    locked = _DUCKDB_LOCKED.search(" ".join(str(e) for e in chain))
+    if locked:
+        return (f"DuckDB file `{locked['file']}` is in use by another process (PID {locked['pid']}), which holds it "
+                "for writing (a run, Dagster, a DuckDB shell); DuckDB lets no other process read it meanwhile. Run "
+                f"`foundation {command}` again when it is done.")
+    inner = chain[-1]
+    first_line = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
+    return (f"cannot read dataset `{dataset}` in {target.destination_name}: {type(inner).__name__}: "
+            f"{' '.join(first_line.split())}. Check that the destination is reachable and its credentials are set "
+            "(`foundation doctor` checks both).")
+
+
+def _chain(exc: Optional[BaseException]) -> Iterator[BaseException]:
+    """`exc` and its causes, outermost first (dlt wraps what the database client raised)."""
+    seen = 0
+    while exc is not None and seen < 20:
+        yield exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1

@@ -20,7 +20,6 @@ were started but not finished.
 Everything here only reads, except `record_failure`; a DuckDB file is opened read-only and never created.
 """
 
-import contextlib
 import logging
 import os
 import socket
@@ -29,14 +28,15 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import dlt
 
 from data_foundation.config.project import ResourceDef, SourceDef
 from data_foundation.config.tables import RUNS_DATASET
-from data_foundation.errors import FoundationError, mask_secrets
-from data_foundation.load.cursors import Cursor, DestinationState, incremental_cursor
+from data_foundation.errors import mask_secrets
+from data_foundation.load.cursors import (Cursor, DestinationState, DestinationUnreadable, incremental_cursor,
+                                         reading_client)
 from data_foundation.load.destinations import Target, normalize_identifier
 
 __all__ = ["FAILURES_DATASET", "FAILURES_TABLE", "Failure", "Freshness", "Load", "PendingLoad", "SourceStatus",
@@ -66,8 +66,7 @@ _FAILURE_COLUMNS = {
 }
 
 
-class StatusError(FoundationError):
-    """The destination could not be read; the message says why and what to do."""
+StatusError = DestinationUnreadable  # the destination could not be read; the message says why and what to do
 
 
 # --- what status reports ---------------------------------------------------------------------------------------
@@ -284,7 +283,7 @@ class _Records:
 def _read_destination(source: SourceDef, target: Target, dataset: str, tables: List[str]) -> _Records:
     if target.duckdb_file is not None and not target.duckdb_file.exists():
         return _Records()  # never loaded: and status creates no file
-    with _reading_client(source, target, dataset) as client:
+    with reading_client(source, target, dataset, "status") as client:
         records = _Records(failure=_read_failure(client.sql_client, source, target, dataset))
         if not client.sql_client.has_dataset():
             return records
@@ -292,56 +291,6 @@ def _read_destination(source: SourceDef, target: Target, dataset: str, tables: L
         records.table_loads = _read_table_loads(client, tables)
         records.state = _read_state(client, f"foundation_{source.name}")
         return records
-
-
-@contextlib.contextmanager
-def _reading_client(source: SourceDef, target: Target, dataset: str) -> Iterator[Any]:
-    """dlt's job client on the source's dataset, connected: through a throwaway pipeline (a temporary folder), so
-    reading leaves this machine's working folder as it was; a DuckDB file read-only, so no file is created."""
-    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
-
-    destination = target.destination
-    if target.duckdb_file is not None:
-        destination = dlt.destinations.duckdb(DuckDbCredentials(str(target.duckdb_file.resolve()), read_only=True))
-    with tempfile.TemporaryDirectory(prefix="foundation_status_") as folder:
-        pipeline = dlt.pipeline(pipeline_name=f"foundation_{source.name}", destination=destination,
-                                dataset_name=dataset, pipelines_dir=folder)
-        client = pipeline.destination_client()
-        if not hasattr(client, "sql_client"):
-            raise StatusError(f"`foundation status` reads dlt's tables with SQL; destination "
-                              f"`{target.destination_name}` has no SQL client. Query its `_dlt_loads` with dlt's "
-                              "dataset API instead.")
-        try:
-            client.__enter__()
-        except Exception as exc:
-            raise StatusError(_cannot_connect(target, dataset, exc)) from None
-        try:
-            yield client
-        finally:
-            client.__exit__(None, None, None)
-
-
-def _cannot_connect(target: Target, dataset: str, exc: BaseException) -> str:
-    from data_foundation.load.running import _DUCKDB_LOCKED
-
-    chain = list(_chain(exc))
-    locked = _DUCKDB_LOCKED.search(" ".join(str(e) for e in chain))
-    if locked:
-        return (f"DuckDB file `{locked['file']}` is in use by another process (PID {locked['pid']}), which holds it "
-                "for writing (a run, Dagster, a DuckDB shell); DuckDB lets no other process read it meanwhile. Run "
-                "`foundation status` again when it is done.")
-    inner = chain[-1]
-    return (f"cannot read dataset `{dataset}` in {target.destination_name}: {type(inner).__name__}: "
-            f"{_one_line(str(inner).strip().splitlines()[0] if str(inner).strip() else '')}. Check that the "
-            "destination is reachable and its credentials are set (`foundation doctor` checks both).")
-
-
-def _chain(exc: Optional[BaseException]) -> Iterator[BaseException]:
-    """`exc` and its causes, outermost first (dlt wraps what the database client raised)."""
-    seen = 0
-    while exc is not None and seen < 20:
-        yield exc
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
 
 
 def _read_loads(sql: Any) -> List[Tuple[str, str, int, datetime]]:

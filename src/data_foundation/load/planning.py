@@ -66,7 +66,7 @@ def plan_source(source: SourceDef, tables: Sequence[str], target: Target, full_r
                 warnings: Sequence[Problem] = (), now: Optional[dt.datetime] = None) -> List[TablePlan]:
     """One `TablePlan` per selected table of `source`: the destination read once (state, dlt's stored schema, which
     tables exist), nothing written, no entry called."""
-    view = read_destination(source, target, tables)
+    view = read_destination(source, target, tables, "plan")
     source_state = view.stored.source_state(source.name) if view.stored else {}
     now = now or dt.datetime.now(dt.timezone.utc)
     return [_table_plan(source, source.resource(table), target, view, source_state, full_refresh, warnings, now)

@@ -11,15 +11,14 @@ Partitioned sources: each partition run keeps its own pipeline `foundation_<sour
 `foundation_<source>`, which `foundation run` uses.
 """
 
-import contextlib
 import datetime as dt
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from data_foundation.config.project import ResourceDef, SourceDef
 from data_foundation.errors import FoundationError
+from data_foundation.load.cursors import reading_client
 from data_foundation.load.destinations import Target, normalize_identifier
 
 __all__ = ["CursorChange", "CursorState", "DestinationView", "LocalFolder", "ResetError", "SourceState",
@@ -64,9 +63,11 @@ class DestinationView:
     partition_pipelines: List[str] = field(default_factory=list)
 
 
-def read_destination(source: SourceDef, target: Target, tables: Sequence[str] = ()) -> DestinationView:
-    """Read the source's state, schema and the existence of `tables` (and their child tables) in one connection,
-    through a pipeline in a temporary folder: nothing is written locally and a missing DuckDB file is not created."""
+def read_destination(source: SourceDef, target: Target, tables: Sequence[str] = (),
+                     command: str = "state") -> DestinationView:
+    """Read the source's state, schema and the existence of `tables` (and their child tables) in one connection
+    (`cursors.reading_client`): nothing is written locally and a missing DuckDB file is not created. `command` names
+    the `foundation` command in the message of a destination that cannot be read."""
     dataset = target.dataset_name(source.dataset_name)
     view = DestinationView(dataset)
     clash = target.duckdb_clash(dataset)
@@ -76,39 +77,14 @@ def read_destination(source: SourceDef, target: Target, tables: Sequence[str] = 
         view.existing = {table: False for table in tables}
         return view
     view.readable = True
-    with _throwaway_pipeline(source, target, dataset) as pipeline, _connected(pipeline, target, dataset) as client:
-        view.stored = _stored_state(client, pipeline.pipeline_name)
+    pipeline_name = f"foundation_{source.name}"
+    with reading_client(source, target, dataset, command) as client:
+        view.stored = _stored_state(client, pipeline_name)
         view.resource_tables = _resource_tables(client, source.name)
         names = [t for table in tables for t in view.resource_tables.get(table, [normalize_identifier(table)])]
         view.existing = _existing_tables(client, names)
-        view.partition_pipelines = _partition_pipelines(client, pipeline.pipeline_name)
+        view.partition_pipelines = _partition_pipelines(client, pipeline_name)
     return view
-
-
-@contextlib.contextmanager
-def _throwaway_pipeline(source: SourceDef, target: Target, dataset: str) -> Iterator[Any]:
-    import dlt
-
-    with tempfile.TemporaryDirectory(prefix="foundation-state-") as folder:
-        yield dlt.pipeline(pipeline_name=f"foundation_{source.name}", destination=target.destination,
-                           dataset_name=dataset, pipelines_dir=folder)
-
-
-@contextlib.contextmanager
-def _connected(pipeline: Any, target: Target, dataset: str) -> Iterator[Any]:
-    """dlt's job client of `pipeline`, connected; a destination it cannot reach (server down, wrong credentials) is a
-    `ResetError` saying so, as `foundation status` says it, not a traceback."""
-    from data_foundation.load.history import _cannot_connect
-
-    client = pipeline.destination_client()
-    try:
-        client.__enter__()
-    except Exception as exc:
-        raise ResetError(_cannot_connect(target, dataset, exc)) from None
-    try:
-        yield client
-    finally:
-        client.__exit__(None, None, None)
 
 
 def _stored_state(client: Any, pipeline_name: str) -> Optional[StoredState]:
