@@ -15,6 +15,7 @@ from data_foundation.load.destinations import create_target, resolve_target
 from data_foundation.load.planning import automation, plan_selection, plan_source
 from data_foundation.load.running import run_source
 from test_cli import foundation, table_rows
+from test_state_commands import _in_process
 
 SHOP_PY = '''\
 import os
@@ -126,13 +127,14 @@ def test_plan_after_a_load_shows_the_start_value_with_lag_the_tables_and_automat
     monkeypatch.setenv("SHOP_EVENTS", "12")
     assert run_source(project.sources["shop"], target, ["events"]).rows_loaded == {"events": 5}  # 8..12, as planned
 
-    result = foundation("plan", "shop.events", "shop.notes", "--root", str(shop_root), "--destination", "duckdb",
-                        "--duckdb-file", str(tmp_path / "w.duckdb"), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    result = _in_process("plan", "shop.events", "shop.notes", "--root", str(shop_root), "--destination", "duckdb",
+                         "--duckdb-file", str(tmp_path / "w.duckdb"))
+    assert result.exit_code == 0, result.output
     assert [row[:8] for row in table_rows(result.stdout) if row[0]] == [  # (a long cell wraps onto a second line)
         ["shop.events", "append", "seq", "seq", "10 (last_value - lag)", "shop", "yes", "drops events"],
         ["shop.notes", "merge", "", "", "", "shop", "yes", "drops notes"]]
-    assert "Warning:" in result.stdout and "merge` without `primary_key`" in result.stdout
+    printed = " ".join(result.stdout.split())
+    assert "Warning:" in printed and "merge` without `primary_key`" in printed
     assert _calls(tmp_path / "calls.txt") == ["events", "orders", "notes", "events"]  # only the run's
 
 
@@ -168,8 +170,9 @@ def test_plan_on_postgres(postgres, shop_root, tmp_path, monkeypatch):
         assert cur.fetchone() == (0,)  # planning created no dataset
     run_source(project.sources["shop"], target)
 
-    result = foundation("plan", "shop", "--json", "--target", "warehouse", "--root", str(shop_root), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    monkeypatch.chdir(tmp_path)  # foundation.toml
+    result = _in_process("plan", "shop", "--json", "--target", "warehouse", "--root", str(shop_root))
+    assert result.exit_code == 0, result.output
     tables = {t["table"]: t for t in json.loads(result.stdout)["tables"]}
     assert tables["events"]["destination"] == "postgres" and tables["events"]["start_value"] == 8
     assert tables["orders"]["exists"] and tables["orders"]["full_refresh_drops"] == ["orders", "orders__lines"]

@@ -20,7 +20,7 @@ from data_foundation.config.loading import load_project
 from data_foundation.load.destinations import create_target, resolve_target
 from data_foundation.load.running import run_source
 from data_foundation.load.state_edit import (ResetError, apply_reset, parse_cursor_value, plan_reset, show_state)
-from test_cli import RUNTIME_ROOT, foundation
+from test_cli import RUNTIME_ROOT
 
 CLOCK_PY = '''\
 import datetime as dt
@@ -77,9 +77,9 @@ def test_show_reads_the_cursor_from_the_destination_and_creates_nothing(incr, tm
                                                                                                   None)]
     run_source(incr, target)
 
-    shown = foundation("state", "show", "incr", "--json", "--root", str(RUNTIME_ROOT), "--duckdb-file",
-                       str(duckdb_file), cwd=tmp_path)
-    assert shown.returncode == 0, shown.stderr
+    shown = _in_process("state", "show", "incr", "--json", "--root", str(RUNTIME_ROOT), "--duckdb-file",
+                        str(duckdb_file))
+    assert shown.exit_code == 0, shown.output
     document = json.loads(shown.stdout)
     assert document["dataset"] == "incr_tester" and document["pipeline"] == "foundation_incr"
     assert document["state_table"] == "incr_tester._dlt_pipeline_state" and document["location"] == str(duckdb_file)
@@ -105,8 +105,8 @@ def test_reset_asks_and_the_next_run_loads_from_the_new_value(incr, tmp_path):
             str(duckdb_file))
     loaded = _state_rows(duckdb_file, "incr_tester")
 
-    no = foundation(*args, "--dry-run", cwd=tmp_path)
-    assert no.returncode == 0, no.stderr
+    no = _in_process(*args, "--dry-run")
+    assert no.exit_code == 0, no.output
     assert "incr.events (seq): 10 -> 5" in no.stdout and "Dry run: nothing changed." in no.stdout
     assert "`incr.events` is `append`" in " ".join(no.stderr.split())  # re-loading duplicates rows: warned
     declined = _in_process(*args, stdin="n\n")
@@ -133,8 +133,8 @@ def _foundation_with_stdin(stdin: str, *args: str, cwd: Path) -> subprocess.Comp
 
 
 def _in_process(*args: str, stdin: str = ""):
-    """The same command in this process (typer's runner: no interpreter start-up), for the checks of its output that
-    follow one made through a real subprocess."""
+    """The command in this process (typer's runner: no interpreter start-up); the prompt's real subprocess is
+    `_foundation_with_stdin`."""
     from typer.testing import CliRunner
 
     from data_foundation.cli.app import app
@@ -228,17 +228,17 @@ def test_show_and_reset_on_postgres(postgres, incr, tmp_path, monkeypatch):
     assert show_state(incr, target).stored is None
     run_source(incr, target)
 
-    shown = foundation("state", "show", "incr", "--json", "--target", "warehouse", "--root", str(RUNTIME_ROOT),
-                       cwd=tmp_path)
-    assert shown.returncode == 0, shown.stderr
+    monkeypatch.chdir(tmp_path)  # foundation.toml
+    shown = _in_process("state", "show", "incr", "--json", "--target", "warehouse", "--root", str(RUNTIME_ROOT))
+    assert shown.exit_code == 0, shown.output
     document = json.loads(shown.stdout)
     assert document["destination"] == "postgres" and document["dataset"] == "state_incr"
     assert f"port={postgres.port}" in document["location"] and postgres.password not in shown.stdout
     assert document["cursors"][0]["last_value"] == 10 and document["state"]["version"] == 1
 
-    reset = foundation("state", "reset", "incr", "--to", "6", "--yes", "--target", "warehouse", "--root",
-                       str(RUNTIME_ROOT), cwd=tmp_path)
-    assert reset.returncode == 0, reset.stderr
+    reset = _in_process("state", "reset", "incr", "--to", "6", "--yes", "--target", "warehouse", "--root",
+                        str(RUNTIME_ROOT))
+    assert reset.exit_code == 0, reset.output
     assert "incr.events (seq): 10 -> 6" in reset.stdout
     assert run_source(incr, target).rows_loaded == {"events": 5}  # 6..10
     apply_reset(incr, target, plan_reset(incr, target))  # back to the initial value, in-process
