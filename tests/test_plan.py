@@ -131,8 +131,9 @@ def test_plan_after_a_load_shows_the_start_value_with_lag_the_tables_and_automat
                          "--duckdb-file", str(tmp_path / "w.duckdb"))
     assert result.exit_code == 0, result.output
     assert [row[:8] for row in table_rows(result.stdout) if row[0]] == [  # (a long cell wraps onto a second line)
-        ["shop.events", "append", "seq", "seq", "10 (last_value - lag)", "shop", "yes", "drops events"],
-        ["shop.notes", "merge", "", "", "", "shop", "yes", "drops notes"]]
+        ["shop.events", "append", "seq", "seq", "10 (last_value - lag)", "yes", "drops events", "on cron 0 6 * * *"],
+        ["shop.notes", "merge", "", "", "", "yes", "drops notes", "manual only"]]
+    assert "dataset `shop`" in " ".join(result.stdout.split())
     printed = " ".join(result.stdout.split())
     assert "Warning:" in printed and "merge` without `primary_key`" in printed
     assert _calls(tmp_path / "calls.txt") == ["events", "orders", "notes", "events"]  # only the run's

@@ -50,12 +50,15 @@ def _plan_table(plans: List[Any], target: Any, full_refresh: bool) -> Table:
     from data_foundation.load.planning import describe_start
 
     where = f" {target.duckdb_file.resolve()}" if target.duckdb_file is not None else ""
+    datasets = ", ".join(f"`{d}`" for d in dict.fromkeys(p.dataset for p in plans))
     title = (f"Plan: `foundation run`{' --full-refresh' if full_refresh else ''} into "
-             f"{target.name or target.destination_name} ({target.destination_name}{escape(where)})")
+             f"{target.name or target.destination_name} ({target.destination_name}{escape(where)}), "
+             f"dataset{'s' if ', ' in datasets else ''} {escape(datasets)}")
     table = Table(title=title, header_style="bold")
-    for column in ("table", "disposition", "keys", "cursor", "start value", "dataset", "exists", "--full-refresh",
-                   "automation", "next"):
-        table.add_column(column)
+    for column in ("table", "disposition", "keys", "cursor", "start value", "exists", "--full-refresh", "automation",
+                   "next"):
+        # names and values whole (a narrow terminal wraps the descriptions around them, not a name into `…`)
+        table.add_column(column, no_wrap=column in ("table", "start value"))
     for p in plans:
         disposition = p.write_disposition + (f" ({p.merge_strategy})" if p.merge_strategy else "")
         keys = "; ".join(part for part in (", ".join(p.primary_key),
@@ -63,7 +66,7 @@ def _plan_table(plans: List[Any], target: Any, full_refresh: bool) -> Table:
         drops = f"drops {', '.join(p.full_refresh_drops)}" if p.full_refresh_drops else "nothing to drop"
         automation = p.automation + (f"; {p.partitions} partitions" if p.partitions else "")
         table.add_row(f"{p.source}.{p.table}", disposition, keys, p.cursor_path or "", escape(describe_start(p)),
-                      p.dataset, "yes" if p.exists else "no", drops, escape(automation), p.next_run or "")
+                      "yes" if p.exists else "no", drops, escape(automation), p.next_run or "")
     return table
 
 
