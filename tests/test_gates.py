@@ -3,6 +3,7 @@ pages and Arrow tables, PII masked in the quarantine, nothing loaded and no curs
 outcomes as warnings and as Dagster asset checks, validation errors, and one run into PostgreSQL."""
 
 import dagster as dg
+import pyarrow as pa
 import pytest
 
 from conftest import query, table_counts, write_source
@@ -481,3 +482,18 @@ def test_a_predicate_that_raises_fails_the_run_naming_the_row_without_its_pii(ed
         chain.append(exc)
         exc = exc.__cause__ or exc.__context__
     assert not [e for e in chain if "987" in str(e)], chain
+
+
+@pytest.mark.parametrize("values, accepted, outside", [
+    (["1", "2", None, "3"], [1, 2], [0, 1, 3]),  # numbers never accept text, as Python's == says
+    ([1, 2, None, 3], ["1", "2"], [0, 1, 3]),  # ... nor text numbers
+    ([1.0, 2.5, None], [1, 2], [1]),  # an int accepts the float it equals
+    (["a", "b"], ["a"], [1]),
+])
+def test_accepted_values_judge_arrow_pages_as_dict_pages(values, accepted, outside):
+    """The same rows as dicts and as an Arrow table: the same rows fall outside `accepted_values`."""
+    from data_foundation.load.gates import _Page
+
+    rows = [{"code": value} for value in values]
+    assert _Page(rows=rows).not_in("code", accepted) == outside
+    assert _Page(table=pa.Table.from_pylist(rows)).not_in("code", accepted) == outside

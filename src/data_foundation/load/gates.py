@@ -168,10 +168,10 @@ class _Page:
             values = self._arrow_column(column)
             if values is None:
                 return []
-            try:
-                accepted_array = pa.array(accepted).cast(values.type)
+            try:  # built as the column's type, not cast to it: a cast would turn 1 into "1" and accept it
+                accepted_array = pa.array(accepted, type=values.type)
             except (pa.ArrowException, ValueError, TypeError):
-                pass  # the YAML's values do not fit the column's type: compared as Python values below
+                pass  # the YAML's values are not of the column's type: compared as Python values below, as for dicts
             else:
                 outside = pc.and_(pc.invert(pc.is_in(values, value_set=accepted_array)), pc.is_valid(values))
                 return _indices(outside)
