@@ -213,3 +213,27 @@ def test_plan_finds_a_table_dlt_named_in_snake_case(tmp_path):
     run_source(project.sources["Shop"], target)
     (after,) = plan_selection(project, target)
     assert (after.table, after.exists, after.full_refresh_drops) == ("Notes", True, ["notes"])
+
+
+def test_plan_shows_long_names_and_start_values_whole(tmp_path):
+    """At 160 columns (the CLI's width when not on a terminal) the table name and the start value are what a plan is
+    read for: never cut to `…` or wrapped (the descriptions are, if something must give)."""
+    yaml = '''\
+resources:
+  warehouse_inventory.daily_stock_levels_by_store:
+    entry: data.levels
+    write_disposition: merge
+    primary_key: [store_id, sku, day]
+    incremental:
+      cursor_path: updated_at
+      initial_value: "2024-01-01T00:00:00.000000+00:00"
+    meta:
+      dagster:
+        automation_condition: on_schedule
+        automation_condition_config: {cron_schedule: "15 4 * * 1-5", cron_timezone: America/Argentina/Buenos_Aires}
+'''
+    root = write_source(tmp_path / "root", "warehouse_inventory", "def levels(incremental=None):\n    yield []\n", yaml)
+    result = _in_process("plan", "--root", str(root), "--duckdb-file", str(tmp_path / "none.duckdb"))
+    assert result.exit_code == 0, result.output
+    for whole in ("warehouse_inventory.daily_stock_levels_by_store", "2024-01-01T00:00:00.000000+00:00"):
+        assert whole in result.stdout, result.stdout
