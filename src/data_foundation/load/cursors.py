@@ -16,7 +16,8 @@ from data_foundation.config.project import ResourceDef, SourceDef
 from data_foundation.errors import FoundationError
 from data_foundation.load.destinations import Target
 
-__all__ = ["Cursor", "DestinationState", "DestinationUnreadable", "incremental_cursor", "reading_client"]
+__all__ = ["Cursor", "DestinationState", "DestinationUnreadable", "incremental_cursor", "incremental_entry",
+           "reading_client"]
 
 
 class DestinationUnreadable(FoundationError):
@@ -49,10 +50,12 @@ class DestinationState:
     def version(self) -> Optional[int]:
         return self.state.get("_state_version") if self.state else None
 
-    def resource_state(self, source: str, table: str) -> Dict[str, Any]:
-        if not self.state:
-            return {}
-        return self.state.get("sources", {}).get(source, {}).get("resources", {}).get(table, {})
+
+
+def incremental_entry(source_state: Dict[str, Any], table: str, cursor_path: str) -> Optional[Dict[str, Any]]:
+    """dlt's entry for one cursor in a source's state: `resources.<table>.incremental.<cursor_path>` =
+    {initial_value, last_value, unique_hashes}; None before the resource's first load."""
+    return source_state.get("resources", {}).get(table, {}).get("incremental", {}).get(cursor_path)
 
 
 def incremental_cursor(resource: ResourceDef, state: Optional[DestinationState]) -> Optional[Cursor]:
@@ -60,8 +63,8 @@ def incremental_cursor(resource: ResourceDef, state: Optional[DestinationState])
     spec = resource.spec.incremental
     if spec is None:
         return None
-    saved = (state.resource_state(resource.source, resource.table) if state else {}).get("incremental", {})
-    values = saved.get(spec.cursor_path) or {}
+    source_state = (state.state or {}).get("sources", {}).get(resource.source, {}) if state else {}
+    values = incremental_entry(source_state, resource.table, spec.cursor_path) or {}
     return Cursor(resource.table, spec.cursor_path, spec.initial_value, values.get("last_value"))
 
 

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from data_foundation.config.dagster_meta import AssetDagsterMeta, PartitionSpec
 from data_foundation.config.project import Project, ResourceDef, SourceDef
 from data_foundation.errors import Problem
+from data_foundation.load.cursors import incremental_entry
 from data_foundation.load.destinations import Target, normalize_identifier
 from data_foundation.load.state_edit import DestinationView, describe_value, jsonable, read_destination
 
@@ -102,7 +103,7 @@ def _start(resource: ResourceDef, source_state: Dict[str, Any], full_refresh: bo
     spec = resource.spec.incremental
     if spec is None:
         return None, ""
-    entry = source_state.get("resources", {}).get(resource.table, {}).get("incremental", {}).get(spec.cursor_path)
+    entry = incremental_entry(source_state, resource.table, spec.cursor_path)
     last = None if full_refresh or not entry else entry.get("last_value")
     value = start_value(spec, last, resource.table)
     if last is None:

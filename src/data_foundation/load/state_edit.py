@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from data_foundation.config.project import ResourceDef, SourceDef
 from data_foundation.errors import FoundationError
-from data_foundation.load.cursors import reading_client
+from data_foundation.load.cursors import incremental_entry, reading_client
 from data_foundation.load.destinations import Target, normalize_identifier
 
 __all__ = ["CursorChange", "CursorState", "DestinationView", "LocalFolder", "ResetError", "SourceState",
@@ -246,15 +246,10 @@ def show_state(source: SourceDef, target: Target) -> SourceState:
 
 def _cursor_state(resource: ResourceDef, source_state: Dict[str, Any]) -> CursorState:
     spec = resource.spec.incremental
-    entry = _incremental_entry(source_state, resource.table, spec.cursor_path) or {}
+    entry = incremental_entry(source_state, resource.table, spec.cursor_path) or {}
     return CursorState(resource.table, spec.cursor_path, spec.initial_value, entry.get("last_value"),
                        len(entry.get("unique_hashes") or []), resource.spec.disposition,
                        resource.table in source_state.get(DOWNLOADS_KEY, {}))
-
-
-def _incremental_entry(source_state: Dict[str, Any], table: str, cursor_path: str) -> Optional[Dict[str, Any]]:
-    """dlt's layout: `resources.<table>.incremental.<cursor_path>` = {initial_value, last_value, unique_hashes}."""
-    return source_state.get("resources", {}).get(table, {}).get("incremental", {}).get(cursor_path)
 
 
 def _local_folder(path: Path) -> LocalFolder:
@@ -396,7 +391,7 @@ def _changes(source: SourceDef, resources: List[ResourceDef], source_state: Opti
     changes = []
     for resource in resources:
         spec = resource.spec.incremental
-        entry = _incremental_entry(source_state, resource.table, spec.cursor_path) or {}
+        entry = incremental_entry(source_state, resource.table, spec.cursor_path) or {}
         before = entry.get("last_value")
         after = spec.initial_value if to is None else parse_cursor_value(
             to, before if before is not None else spec.initial_value, f"{resource.name} ({spec.cursor_path})")
