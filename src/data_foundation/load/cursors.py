@@ -16,7 +16,7 @@ from data_foundation.config.project import ResourceDef, SourceDef
 from data_foundation.errors import FoundationError
 from data_foundation.load.destinations import Target
 
-__all__ = ["Cursor", "DestinationState", "DestinationUnreadable", "incremental_cursor", "incremental_entry",
+__all__ = ["Cursor", "DestinationUnreadable", "incremental_cursor", "incremental_entry",
            "reading_client"]
 
 
@@ -33,24 +33,6 @@ class Cursor:
     initial_value: Any
     last_value: Any = None
 
-    @property
-    def loaded(self) -> bool:
-        return self.last_value is not None
-
-
-@dataclass(frozen=True)
-class DestinationState:
-    """The state of pipeline `foundation_<source>` as its dataset holds it (None: never loaded, or no dataset)."""
-
-    pipeline_name: str
-    dataset: str
-    state: Optional[Dict[str, Any]]
-
-    @property
-    def version(self) -> Optional[int]:
-        return self.state.get("_state_version") if self.state else None
-
-
 
 def incremental_entry(source_state: Dict[str, Any], table: str, cursor_path: str) -> Optional[Dict[str, Any]]:
     """dlt's entry for one cursor in a source's state: `resources.<table>.incremental.<cursor_path>` =
@@ -58,12 +40,13 @@ def incremental_entry(source_state: Dict[str, Any], table: str, cursor_path: str
     return source_state.get("resources", {}).get(table, {}).get("incremental", {}).get(cursor_path)
 
 
-def incremental_cursor(resource: ResourceDef, state: Optional[DestinationState]) -> Optional[Cursor]:
-    """The cursor of a resource with `incremental:` in sources.yaml, its last value from `state`; None without one."""
+def incremental_cursor(resource: ResourceDef, state: Optional[Dict[str, Any]]) -> Optional[Cursor]:
+    """The cursor of a resource with `incremental:` in sources.yaml, its last value from the pipeline `state` (None:
+    never loaded); None without `incremental:`."""
     spec = resource.spec.incremental
     if spec is None:
         return None
-    source_state = (state.state or {}).get("sources", {}).get(resource.source, {}) if state else {}
+    source_state = (state or {}).get("sources", {}).get(resource.source, {})
     values = incremental_entry(source_state, resource.table, spec.cursor_path) or {}
     return Cursor(resource.table, spec.cursor_path, spec.initial_value, values.get("last_value"))
 

@@ -35,7 +35,7 @@ import dlt
 from data_foundation.config.project import ResourceDef, SourceDef
 from data_foundation.config.tables import RUNS_DATASET
 from data_foundation.errors import mask_secrets
-from data_foundation.load.cursors import (Cursor, DestinationState, DestinationUnreadable, incremental_cursor,
+from data_foundation.load.cursors import (Cursor, DestinationUnreadable, incremental_cursor,
                                          reading_client)
 from data_foundation.load.destinations import Target, normalize_identifier
 
@@ -207,7 +207,6 @@ def source_status(source: SourceDef, target: Target, tables: Optional[Sequence[s
     remote = _read_destination(source, target, dataset, [_table_name(r) for r in resources])
     local_pending, local_failure = _read_local(source, target, dataset)
     last_load = remote.last_load(source.name)
-    state = DestinationState(f"foundation_{source.name}", dataset, remote.state)
     return SourceStatus(
         source=source.name,
         dataset=dataset,
@@ -215,12 +214,12 @@ def source_status(source: SourceDef, target: Target, tables: Optional[Sequence[s
         last_load=last_load,
         last_failure=_newest_failure(remote.failure, local_failure),
         pending=_pending(local_pending, remote),
-        tables=[_table_status(r, remote, last_load, state, now) for r in resources],
+        tables=[_table_status(r, remote, last_load, now) for r in resources],
     )
 
 
-def _table_status(resource: ResourceDef, remote: "_Records", last_load: Optional[Load], state: DestinationState,
-                  now: datetime) -> TableStatus:
+def _table_status(resource: ResourceDef, remote: "_Records", last_load: Optional[Load], now: datetime
+                  ) -> TableStatus:
     name = _table_name(resource)
     counts = remote.table_loads.get(name)  # None: the table does not exist (yet)
     loaded = last_load if counts is not None else None
@@ -231,7 +230,7 @@ def _table_status(resource: ResourceDef, remote: "_Records", last_load: Optional
         last_load=loaded,
         rows=completed.get(loaded.load_id, 0) if loaded else None,
         last_rows=Load(newest, remote.completed[newest]) if newest else None,
-        cursor=incremental_cursor(resource, state),
+        cursor=incremental_cursor(resource, remote.state),
         freshness=_freshness(resource, loaded, now),
     )
 
