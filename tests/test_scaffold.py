@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from data_foundation.config.loading import load_project
-from data_foundation.cli.scaffold import ScaffoldError, scaffold_source
+from data_foundation.scaffold import ScaffoldError, scaffold_source
 
 from conftest import query, table_counts
 from test_cli import flat, foundation, table_rows

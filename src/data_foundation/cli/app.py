@@ -22,7 +22,7 @@ from data_foundation.cli.plan import plan
 from data_foundation.cli.state import state_app
 from data_foundation.cli.status import status
 from data_foundation.cli.render import print_errors, print_reconciliation, run_table, sources_table
-from data_foundation.cli.scaffold import scaffold_source
+from data_foundation.scaffold import scaffold_source
 
 __all__ = ["app", "main"]
 

@@ -1,4 +1,5 @@
-"""`foundation new NAME`: a source folder that validates and runs as generated."""
+"""A new source folder that validates and runs as generated: `foundation new NAME` (and, outside the CLI, any
+scaffolder that makes one)."""
 
 from importlib import resources
 from pathlib import Path
@@ -22,7 +23,7 @@ def scaffold_source(root: Path, name: str) -> List[Path]:
     if folder.exists():
         raise ScaffoldError(f"`{folder}` already exists: choose another name or edit it")
     folder.mkdir(parents=True)
-    templates = resources.files("data_foundation.cli") / "templates" / "source"
+    templates = resources.files("data_foundation") / "templates" / "source"
     created = [folder / "__init__.py"]
     created[0].write_text("")
     for template in ("data.py", "sources.yaml"):
