@@ -566,6 +566,11 @@ def check_public_key(lane: Lane, result: Result) -> None:  # the passphrase open
     assert (lane.path / "rsa_key.pub").read_text().startswith("-----BEGIN PUBLIC KEY-----")
 
 
+def check_schema_file(lane: Lane, result: Result) -> None:
+    assert (lane.path / "schema" / "sources.schema.json").read_text() == (
+        REPO / "schema" / "sources.schema.json").read_text()
+
+
 def check_scaffold(lane: Lane, result: Result) -> None:
     root = lane.path / "scaffold" / "dlthub"
     assert sorted(p.name for p in (root / "my_source").iterdir()) == ["__init__.py", "data.py", "sources.yaml"]
@@ -693,6 +698,8 @@ LANES: Dict[str, Tuple[str, List[Step]]] = {
             "✓ destination reachable: DuckDB file", "✓ dbt project: dbt/, profile output `dev`, sources.yml up to date",
             "→ set SOURCES__FACEBOOK_ADS__ACCESS_TOKEN", "→ set SOURCES__GOOGLE_ADS__REFRESH_TOKEN"))),
         ("dagster definitions validate -m data_foundation.definitions", Spec(shows=("Validation successful",))),
+        ("foundation schema --output schema/sources.schema.json", Spec(
+            shows=("wrote schema/sources.schema.json",), check=check_schema_file)),
         (".venv/bin/python -m pytest tests/jaffle/test_contract.py -q", Spec(cwd="{repo}", shows=(" passed",))),
         ("foundation run jaffle_shop.orders --full-refresh", Spec(shows=(
             "Reconciliation for jaffle_shop: all match (orders 61,948)",))),

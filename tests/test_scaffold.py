@@ -16,8 +16,10 @@ def test_new_source_validates_and_runs(tmp_path):
     assert created.returncode == 0, created.stderr
     folder = tmp_path / "sources" / "shop_api"
     assert sorted(p.name for p in folder.iterdir()) == ["__init__.py", "data.py", "sources.yaml"]
-    for name in ("__init__.py", "data.py", "sources.yaml"):
-        assert f"created {Path('sources', 'shop_api', name)}" in created.stdout
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["shop_api", "sources.schema.json"]  # for editors
+    assert [line.removeprefix("created ") for line in created.stdout.splitlines() if line.startswith("created ")] == [
+        str(Path("sources", "shop_api", name)) for name in ("__init__.py", "data.py", "sources.yaml")] + [
+        str(Path("sources", "sources.schema.json"))]
     assert "`foundation run shop_api`" in flat(created.stdout)
 
     validated = foundation("validate", cwd=tmp_path, FOUNDATION_SOURCES_ROOT="sources")
@@ -50,7 +52,8 @@ def test_new_refuses_an_existing_folder(tmp_path):
 
 def test_scaffolded_spec(tmp_path):
     created = scaffold_source(tmp_path / "root", "orders_api")
-    assert created == [tmp_path / "root" / "orders_api" / name for name in ("__init__.py", "data.py", "sources.yaml")]
+    assert created == [tmp_path / "root" / "orders_api" / name for name in ("__init__.py", "data.py", "sources.yaml")
+                       ] + [tmp_path / "root" / "sources.schema.json"]
     project = load_project(tmp_path / "root")
     assert project.warnings == []
     items = project.sources["orders_api"].resource("items")

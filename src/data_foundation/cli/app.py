@@ -19,6 +19,7 @@ from data_foundation.cli.common import (DEBUG_HELP, ROOT_HELP, Options, cli_targ
                                         root_option, target_option, use_options)
 from data_foundation.cli.dbt import dbt_app
 from data_foundation.cli.plan import plan
+from data_foundation.cli.schema import schema
 from data_foundation.cli.state import state_app
 from data_foundation.cli.status import status
 from data_foundation.cli.render import print_errors, print_reconciliation, run_table, sources_table
@@ -52,6 +53,7 @@ app.add_typer(dbt_app, name="dbt")
 app.add_typer(state_app, name="state")
 app.command("status")(status)
 app.command("plan")(plan)
+app.command("schema")(schema)
 
 
 @app.command()

@@ -3,6 +3,7 @@
 safely (`entries`, `entry_kinds`, `import_probe`, `import_child`), the automation-condition registry
 (`automation_conditions`), and `loading`, which validates a sources root in phases (`folders`, `resolution`,
 `arguments`, `assembly`, `source_checks`), every problem collected by `problems.Problems` and worded by `messages`.
+The same models, as the JSON Schema editors read: `json_schema`.
 No dlt pipeline and no Dagster here.
 
 Kept free of imports: the child process that imports users' modules first (`import_child`) loads this package.

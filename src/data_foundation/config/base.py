@@ -2,9 +2,10 @@
 that read YAML's shorthands (`key:` for an empty mapping, `id` for `[id]`, `{api}` for `[api]`), defined once."""
 
 import re
-from typing import Annotated, Any, Dict, List, Optional, TypeVar
+from typing import Annotated, Any, Dict, List, Optional, TypeVar, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, GetJsonSchemaHandler, WithJsonSchema
+from pydantic_core import CoreSchema
 
 from data_foundation.errors import FoundationError
 
@@ -55,11 +56,20 @@ def _entry_shape(value: str) -> str:
     return value
 
 
+class _OrNull:
+    """The JSON Schema (`config/json_schema.py`) of a `MappingOrNull`: the mapping's, or null. Not the validator's
+    `json_schema_input_type`: that would be `Dict[K, V]` with the type variables unfilled, so any mapping."""
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> Dict[str, Any]:
+        return {"anyOf": [handler(schema), {"type": "null"}]}
+
+
 # `key:` with nothing after it is null in YAML: read as an empty mapping.
-MappingOrNull = Annotated[Dict[K, V], BeforeValidator(_empty_if_null)]
+MappingOrNull = Annotated[Dict[K, V], BeforeValidator(_empty_if_null), _OrNull()]
 # Column names: one name or a list of them.
-ColumnList = Annotated[List[str], BeforeValidator(one_or_many)]
-# Names such as kinds and owners: one, a list, or the set form `{api, db}`.
-NameList = Annotated[List[str], BeforeValidator(_names)]
+ColumnList = Annotated[List[str], BeforeValidator(one_or_many, json_schema_input_type=Union[str, List[str], None])]
+# Names such as kinds and owners: one, a list, or the set form `{api, db}` (a mapping: its keys).
+NameList = Annotated[List[str], BeforeValidator(_names,
+                                                json_schema_input_type=Union[str, List[str], Dict[str, Any], None])]
 # `data.fetch_users` or `<folder>.data.fetch_users`: dotted identifiers, checked as a path before anything is imported.
-Entry = Annotated[str, AfterValidator(_entry_shape)]
+Entry = Annotated[str, AfterValidator(_entry_shape), WithJsonSchema({"type": "string", "pattern": ENTRY.pattern})]

@@ -17,7 +17,8 @@ from croniter import croniter
 from pydantic import (Field, PositiveInt, ValidationError, ValidationInfo, ValidatorFunctionWrapHandler,
                       field_validator, model_validator)
 
-from data_foundation.config.automation_conditions import ENTRY_POINT_GROUP, condition_names, find_condition
+from data_foundation.config.automation_conditions import (BUILT_IN_CONDITIONS, ENTRY_POINT_GROUP, condition_names,
+                                                          find_condition)
 from data_foundation.config.base import SpecError, StrictModel as _Model
 from data_foundation.errors import closest, did_you_mean, join_hints
 
@@ -40,11 +41,18 @@ def _zones_by_lower_name() -> Dict[str, str]:
 
 
 class AutomationConditionConfig(_Model):
-    cron_schedule: Optional[str] = None
-    cron_timezone: str = "UTC"
+    """The settings of `automation_condition`."""
+
+    cron_schedule: Optional[str] = Field(
+        default=None, description="When the condition ticks: five cron fields such as `0 6 * * *`, or an alias such "
+                                  "as `@daily`.", examples=["@daily", "0 6 * * *"])
+    cron_timezone: str = Field(default="UTC", description="The IANA time zone of `cron_schedule` (case-insensitive).",
+                               examples=["UTC", "Europe/Berlin"])
     # a partitioned source's cron conditions request the partitions of the last N days on each tick, not only the
     # newest one: for data the API restates after the fact (ad platforms' attribution windows)
-    lookback_days: Optional[PositiveInt] = None
+    lookback_days: Optional[PositiveInt] = Field(
+        default=None, description="Partitioned sources: each tick requests the partitions of the last N days, not "
+                                  "only the newest.")
 
     @field_validator("cron_schedule")
     @classmethod
@@ -69,14 +77,20 @@ class AutomationConditionConfig(_Model):
 
 
 class PartitionSpec(_Model):
-    type: Literal["hourly", "daily", "weekly", "monthly"]
-    start: str
-    end: Optional[str] = None
-    start_argument: str = "start_date"
-    end_argument: str = "end_date"
+    """Dagster time partitions of the source: each run loads one window, passed to the entries as arguments."""
+
+    type: Literal["hourly", "daily", "weekly", "monthly"] = Field(description="The length of one partition.")
+    start: str = Field(description="The first partition: a date `YYYY-MM-DD` (hourly: `YYYY-MM-DD-HH:MM`).")
+    end: Optional[str] = Field(default=None, description="Where the partitions end (default: they go on up to now).")
+    start_argument: str = Field(default="start_date",
+                                description="The entries' keyword parameter that gets the partition's start.")
+    end_argument: str = Field(default="end_date",
+                              description="The entries' keyword parameter that gets the partition's end.")
     # a backfill's runs: None = the whole range in one run (Dagster's single-run backfill policy); N = one run per N
     # partitions, run side by side up to the source's pool limit, each with dlt state of its own (docs/backfills.md)
-    max_partitions_per_run: Optional[PositiveInt] = None
+    max_partitions_per_run: Optional[PositiveInt] = Field(
+        default=None, description="A backfill runs as runs of N partitions each (default: one run for the whole "
+                                  "range).")
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -128,17 +142,24 @@ def _utc(moment: datetime) -> datetime:
 
 
 class RetrySpec(_Model):
-    max_retries: int = Field(default=3, ge=0)
-    delay_seconds: float = Field(default=30, ge=0)
+    """Dagster's retry policy of the source's runs."""
+
+    max_retries: int = Field(default=3, ge=0, description="How many times a failed run is retried.")
+    delay_seconds: float = Field(default=30, ge=0, description="Seconds to wait before each retry.")
 
 
 class _AssetKeys(_Model):
     """The keys that apply to each asset (table) on its own."""
 
-    automation_condition: Optional[str] = None
-    automation_condition_config: Optional[AutomationConditionConfig] = None
-    freshness_lower_bound_delta_seconds: Optional[PositiveInt] = None
-    group_name: Optional[str] = None
+    automation_condition: Optional[str] = Field(
+        default=None, description="When Dagster materializes the asset: `on_schedule`, `on_cron`, `eager`, "
+                                  "`on_missing`, `missing_or_changed`, `manual`, or a registered name.",
+        examples=list(BUILT_IN_CONDITIONS))
+    automation_condition_config: Optional[AutomationConditionConfig] = Field(
+        default=None, description="The condition's settings: `cron_schedule`, `cron_timezone`, `lookback_days`.")
+    freshness_lower_bound_delta_seconds: Optional[PositiveInt] = Field(
+        default=None, description="The asset is late when its last materialization is older than this many seconds.")
+    group_name: Optional[str] = Field(default=None, description="The asset's Dagster group (default: the source name).")
 
     @field_validator("automation_condition")
     @classmethod
@@ -176,9 +197,12 @@ class SourceDagsterMeta(AssetDagsterMeta):
     """`sources.<name>.meta.dagster`: the per-asset keys every resource of the source inherits, and the keys of the
     source's one Dagster multi-asset."""
 
-    partition: Optional[PartitionSpec] = None
-    retry: Optional[RetrySpec] = None
-    pool: Optional[str] = None  # the Dagster concurrency pool; default `foundation_<destination>` (dagster/assets.py)
+    partition: Optional[PartitionSpec] = Field(
+        default=None, description="Time partitions of the source, e.g. `{type: daily, start: \"2024-01-01\"}`.")
+    retry: Optional[RetrySpec] = Field(default=None, description="The retry policy of the source's runs.")
+    pool: Optional[str] = Field(  # dagster/assets.py
+        default=None, description="The Dagster concurrency pool of the source's runs (default: "
+                                  "`foundation_<destination>`).")
 
     @field_validator("pool")
     @classmethod
@@ -261,8 +285,14 @@ def _source_key_error(error: Dict[str, Any]) -> Dict[str, Any]:
 
 
 class Meta(_Model):
-    dagster: Optional[SourceDagsterMeta] = None
+    """`meta` of a source."""
+
+    dagster: Optional[SourceDagsterMeta] = Field(
+        default=None, description="Dagster settings of the source: automation, freshness, partitions, retries, pool.")
 
 
 class ResourceMeta(_Model):
-    dagster: Optional[ResourceDagsterMeta] = None
+    """`meta` of a resource."""
+
+    dagster: Optional[ResourceDagsterMeta] = Field(
+        default=None, description="Dagster settings of this asset, each overriding the source's.")

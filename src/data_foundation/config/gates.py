@@ -17,7 +17,7 @@ one problem at its key, not one per branch of a union.
 
 from typing import Annotated, Any, ClassVar, Dict, List, Literal, Optional, Union
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from data_foundation.config.base import Entry, SpecError, StrictModel, one_or_many
 
@@ -30,14 +30,15 @@ ROW_ACTIONS_HINT = "`fail` stops the run before anything loads, `warn` loads the
 
 
 class _Gate(StrictModel):
-    on_failure: OnFailure = "fail"
+    on_failure: OnFailure = Field(default="fail", description="`fail` stops the run before anything loads, `warn` "
+                                                              "loads and reports, `quarantine` sets the rows aside.")
 
 
 class _RowCountGate(_Gate):
     """A run-level count: there is no row to set aside, so `quarantine` means nothing here."""
 
     name: ClassVar[str] = ""
-    value: int = Field(ge=0)
+    value: int = Field(ge=0, description="The number of rows.")
 
     @model_validator(mode="after")
     def _no_quarantine(self) -> "_RowCountGate":
@@ -49,10 +50,14 @@ class _RowCountGate(_Gate):
 
 
 class MinRowsGate(_RowCountGate):
+    """`min_rows`: a run brings at least `value` rows."""
+
     name: ClassVar[str] = "min_rows"
 
 
 class MaxRowsGate(_RowCountGate):
+    """`max_rows`: a run brings at most `value` rows."""
+
     name: ClassVar[str] = "max_rows"
 
 
@@ -66,6 +71,11 @@ def _columns_form(value: Any) -> Any:
     return {"columns": value} if isinstance(value, (str, list)) else value
 
 
+# What the column lists take as written: one column, or a list (`unique`: a list inside it is a combination).
+_COLUMNS = Union[str, List[str]]
+_UNIQUE_COLUMNS = Union[str, List[Union[str, List[str]]]]
+
+
 def _check_names(names: List[Any], example: str) -> None:
     if not names:
         raise SpecError("no column listed", f"List the columns, e.g. `{example}`.")
@@ -77,7 +87,8 @@ def _check_names(names: List[Any], example: str) -> None:
 class ColumnsGate(_Gate):
     """`not_null`: each listed column has a value in every row."""
 
-    columns: Annotated[List[str], BeforeValidator(one_or_many)]
+    columns: Annotated[List[str], BeforeValidator(one_or_many, json_schema_input_type=_COLUMNS)] = Field(
+        description="The columns that must have a value.")
 
     @field_validator("columns")
     @classmethod
@@ -90,7 +101,9 @@ class UniqueGate(_Gate):
     """`unique`: each entry is a column, or a list of columns whose combination is unique (dbt-utils'
     `unique_combination_of_columns`), among the rows of one run."""
 
-    columns: Annotated[List[Union[str, List[str]]], BeforeValidator(one_or_many)]
+    columns: Annotated[List[Union[str, List[str]]],
+                       BeforeValidator(one_or_many, json_schema_input_type=_UNIQUE_COLUMNS)] = Field(
+        description="Unique columns; a list inside the list is a combination of columns.")
 
     @field_validator("columns")
     @classmethod
@@ -119,7 +132,7 @@ def _accepted_form(value: Any) -> Any:
 class AcceptedValuesGate(_Gate):
     """`accepted_values`: a listed column holds one of its values (null passes, as in dbt: add `not_null`)."""
 
-    values: Dict[str, List[Any]]
+    values: Dict[str, List[Any]] = Field(description="Each column and the values it accepts.")
 
     @field_validator("values")
     @classmethod
@@ -142,16 +155,49 @@ class PredicateGate(_Gate):
     """`predicate`: a function of the source folder called with each row (a dict, before PII masking); it returns
     True/None when the row is good, False or a reason (str) when it is not."""
 
-    entry: Entry
+    entry: Entry = Field(description="The function judging each row: `data.<function>` in this folder, or "
+                                     "`<folder>.data.<function>`.")
+
+
+class AcceptedValuesByColumn(_Gate):
+    """The short form of `accepted_values`: the columns beside `on_failure`. For the JSON Schema only: validation
+    reads it into an `AcceptedValuesGate` (`_accepted_form`)."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: Dict[str, List[Any]]
+
+
+def _input(short: Any, gate: Any) -> Any:
+    """What a gate's `BeforeValidator` reads, for the JSON Schema: the short form, the gate's mapping, or null."""
+    return Union[short, gate, None]
+
+
+_COUNT = Annotated[int, Field(ge=0)]
 
 
 class ChecksSpec(StrictModel):
-    min_rows: Annotated[Optional[MinRowsGate], BeforeValidator(_count)] = None
-    max_rows: Annotated[Optional[MaxRowsGate], BeforeValidator(_count)] = None
-    not_null: Annotated[Optional[ColumnsGate], BeforeValidator(_columns_form)] = None
-    unique: Annotated[Optional[UniqueGate], BeforeValidator(_columns_form)] = None
-    accepted_values: Annotated[Optional[AcceptedValuesGate], BeforeValidator(_accepted_form)] = None
-    predicate: Annotated[Optional[PredicateGate], BeforeValidator(_predicate_form)] = None
+    """Data gates on each run's rows, after extract and before load: each takes its short form or a mapping with
+    `on_failure`."""
+
+    min_rows: Annotated[Optional[MinRowsGate],
+                        BeforeValidator(_count, json_schema_input_type=_input(_COUNT, MinRowsGate))] = Field(
+        default=None, description="Fail (or warn) when a run brings fewer rows, e.g. `min_rows: 1`.")
+    max_rows: Annotated[Optional[MaxRowsGate],
+                        BeforeValidator(_count, json_schema_input_type=_input(_COUNT, MaxRowsGate))] = Field(
+        default=None, description="Fail (or warn) when a run brings more rows, e.g. `max_rows: 100000`.")
+    not_null: Annotated[Optional[ColumnsGate],
+                        BeforeValidator(_columns_form, json_schema_input_type=_input(_COLUMNS, ColumnsGate))] = Field(
+        default=None, description="Columns that must have a value in every row, e.g. `not_null: [id, email]`.")
+    unique: Annotated[Optional[UniqueGate], BeforeValidator(
+        _columns_form, json_schema_input_type=_input(_UNIQUE_COLUMNS, UniqueGate))] = Field(
+        default=None, description="Columns (or combinations) unique among a run's rows, e.g. `unique: [id]`.")
+    accepted_values: Annotated[Optional[AcceptedValuesGate], BeforeValidator(
+        _accepted_form, json_schema_input_type=_input(AcceptedValuesByColumn, AcceptedValuesGate))] = Field(
+        default=None, description="The values each column may hold, e.g. `{status: [placed, shipped]}`; null passes.")
+    predicate: Annotated[Optional[PredicateGate],
+                         BeforeValidator(_predicate_form, json_schema_input_type=_input(Entry, PredicateGate))] = Field(
+        default=None, description="A function of the folder called with each row: True or None passes it, False or a "
+                                  "reason fails it.")
 
     @model_validator(mode="after")
     def _bounds(self) -> "ChecksSpec":
