@@ -249,6 +249,21 @@ def test_partition_retry_and_pool_are_the_sources(tmp_path):
                                                                                           "b": "b_group"}
 
 
+def test_the_automation_sensor_evaluates_the_sources_assets_only(jaffle_root, duckdb_file):
+    """In a project with other assets (a dg project's other components), `foundation_automation` leaves their
+    automation to their own sensor (Dagster's default one): two sensors evaluating one asset would both request it."""
+    @dg.asset(automation_condition=dg.AutomationCondition.eager())
+    def other_team_table() -> None:
+        pass
+
+    defs = dg.Definitions.merge(build_definitions(jaffle_root, create_target("duckdb", str(duckdb_file))),
+                                dg.Definitions(assets=[other_team_table]))
+    sensor = next(s for s in defs.sensors if s.name == "foundation_automation")
+    selected = sensor.asset_selection.resolve(defs.resolve_asset_graph())
+    assert dg.AssetKey(["jaffle_shop", "orders"]) in selected
+    assert dg.AssetKey("other_team_table") not in selected
+
+
 def test_the_package_uses_only_public_dagster_modules():
     """Private modules (`dagster._core...`) change without notice between Dagster releases."""
     private = []

@@ -25,6 +25,7 @@ def build_definitions(root: Optional[Path] = None, target: Optional[Target] = No
     """Definitions for every source folder under `root` (default: $FOUNDATION_SOURCES_ROOT or ./dlthub), loading
     into `target` (default: $FOUNDATION_TARGET or `dev`, see foundation.toml), with the models of `dbt_project`
     downstream (`find_dbt_project()` reads it from foundation.toml's `[dbt]`; `data_foundation.definitions` does).
+    The automation sensor targets these assets only, so other assets of a project keep their own.
 
     Example:
         >>> defs = build_definitions(Path("dlthub"), create_target("duckdb", "warehouse.duckdb"))
@@ -49,12 +50,13 @@ def build_definitions(root: Optional[Path] = None, target: Optional[Target] = No
         if models is not None:
             assets.append(models["assets"])
             resources.update(models["resources"])
+    automated = [key for a in assets if isinstance(a, dg.AssetsDefinition) for key in a.keys]
     return dg.Definitions(
         assets=assets,
         asset_checks=[checks] if checks is not None else [],
         resources=resources,
         sensors=[
-            dg.AutomationConditionSensorDefinition("foundation_automation", target=dg.AssetSelection.all(),
+            dg.AutomationConditionSensorDefinition("foundation_automation", target=dg.AssetSelection.assets(*automated),
                                                    default_status=dg.DefaultSensorStatus.RUNNING),
             build_failure_alert_sensor(),
         ],
