@@ -3,6 +3,8 @@
 import json
 import os
 import shutil
+import sys
+import textwrap
 from pathlib import Path
 from typing import Dict, Iterator, List
 
@@ -122,6 +124,43 @@ def copy_dbt_project(destination: Path, root: Path):
     settings = DbtSettings.at(destination)
     write_sources(load_project(root), settings)
     return settings
+
+
+def make_dg_project(path: Path, targets: str = "") -> Path:
+    """A dg project as `create-dagster project platform-x` lays it out (flat: `platform_x/` with its `defs/` at the
+    root), using this interpreter (`.env`, as dg reads it); `targets` is TOML for `[tool.data-foundation]`."""
+    (path / "platform_x" / "defs").mkdir(parents=True)
+    (path / "pyproject.toml").write_text(textwrap.dedent("""\
+        [project]
+        name = "platform-x"
+        version = "0.1.0"
+        requires-python = ">=3.11"
+        dependencies = ["data-foundation"]
+
+        [tool.dg]
+        directory_type = "project"
+
+        [tool.dg.project]
+        root_module = "platform_x"
+
+        [tool.dg.cli]
+        suppress_warnings = ["project_and_activated_venv_mismatch"]
+        telemetry.enabled = false
+        """) + targets)
+    (path / ".env").write_text(f"DG_PROJECT_PYTHON_EXECUTABLE={sys.executable}\n")
+    (path / "platform_x" / "__init__.py").write_text("")
+    (path / "platform_x" / "defs" / "__init__.py").write_text("")
+    (path / "platform_x" / "definitions.py").write_text(textwrap.dedent("""\
+        from pathlib import Path
+
+        import dagster as dg
+
+
+        @dg.definitions
+        def defs():
+            return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+        """))
+    return path
 
 
 @pytest.fixture(scope="session")

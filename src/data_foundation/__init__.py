@@ -2,7 +2,8 @@
 
 The public API. Data flows one way through the subpackages: `config` (YAML -> validated `Project`), `load` (dlt
 sources, runs, targets), `dbt` (the dbt project downstream: settings, sources.yml), `dagster` (assets, checks,
-automation, the dbt models), `cli` (the `foundation` command).
+automation, the dbt models), `cli` (the `foundation` command). `SourcesComponent` is a sources root as a Dagster
+component, for `dg` projects.
 
 Example:
     >>> import data_foundation as df
@@ -24,6 +25,7 @@ __all__ = [
     "ResourceDef",
     "SourceDef",
     "SourceRun",
+    "SourcesComponent",
     "Target",
     "DbtSettings",
     "build_definitions",
@@ -55,6 +57,7 @@ _WHERE = {
     "DbtSettings": "data_foundation.dbt.settings",
     "find_dbt_project": "data_foundation.dbt.settings",
     "build_definitions": "data_foundation.dagster.definitions",
+    "SourcesComponent": "data_foundation.dagster.component",  # `type: data_foundation.SourcesComponent` in defs.yaml
 }
 
 

@@ -1,5 +1,5 @@
-"""A new source folder that validates and runs as generated: `foundation new NAME` (and, outside the CLI, any
-scaffolder that makes one).
+"""A new source folder that validates and runs as generated: `foundation new NAME`, and the starter folder of
+`dg scaffold defs data_foundation.SourcesComponent`.
 
 Its sources.yaml starts with a yaml-language-server modeline naming `../sources.schema.json`: the JSON Schema of
 sources.yaml (`config/json_schema.py`), written in the sources root next to the folders, so an editor completes keys

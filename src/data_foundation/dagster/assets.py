@@ -3,13 +3,13 @@ dagster-dlt's resource."""
 
 import contextlib
 import datetime as dt
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
 from data_foundation.load.building import GateAudit, PiiAudit, build_source
-from data_foundation.dagster.translator import FoundationTranslator, upstream_key
+from data_foundation.dagster.translator import FoundationTranslator
 from data_foundation.load.destinations import Target
 from data_foundation.errors import FoundationError, mask_secrets
 from data_foundation.config.project import SourceDef
@@ -35,13 +35,15 @@ def pool_name(target: Target) -> str:
     return f"foundation_{target.destination_name}"
 
 
-def build_source_assets(source: SourceDef, target: Target) -> dg.AssetsDefinition:
+def build_source_assets(source: SourceDef, target: Target,
+                        translator: Optional[FoundationTranslator] = None) -> dg.AssetsDefinition:
     """The source's tables as one multi-asset. No dlt source or pipeline is built here: the specs come from
     sources.yaml, and each run builds a fresh dlt source (dagster issue 34052) and its pipeline. The partitions,
     backfill policy, retry policy and pool of the multi-asset are the source's `meta.dagster`; a resource cannot set
     them. A run of a partitioned source has a dlt pipeline of its own, and every run holds the destination's write
-    lock only while it opens the destination (`partition_runs`): a backfill's runs go side by side."""
-    translator = FoundationTranslator(source, target.destination_name)
+    lock only while it opens the destination (`partition_runs`): a backfill's runs go side by side. `translator`
+    (default: sources.yaml's specs as they are) makes the specs at definition time and maps each run's resources."""
+    translator = translator or FoundationTranslator(source, target.destination_name)
     specs = [translator.resource_spec(resource) for resource in source.resources]
     partition, retry = source.dagster.partition, source.dagster.retry
     partitions_def = _partitions_def(partition) if partition else None
@@ -106,19 +108,10 @@ def _rows(counts: Dict[str, int]) -> str:
     return ", ".join(f"{table} {count:,}" for table, count in sorted(counts.items()))
 
 
-def build_upstream_specs(source: SourceDef) -> List[dg.AssetSpec]:
+def build_upstream_specs(source: SourceDef, translator: Optional[FoundationTranslator] = None) -> List[dg.AssetSpec]:
     """External assets for the API endpoints (entries) the raw tables are read from: the graph reads API -> table."""
-    return [
-        dg.AssetSpec(
-            key=upstream_key(resource),
-            group_name=resource.dagster.group_name or source.name,
-            description=f"`{resource.spec.entry}` in {resource.target.module_file.name} of source `{source.name}`",
-            kinds={"api"} if "api" in resource.spec.kinds else {"python"},
-            metadata={"data_foundation/entry": resource.spec.entry},
-        )
-        for resource in source.resources
-        if not resource.spec.data_from
-    ]
+    translator = translator or FoundationTranslator(source)
+    return [translator.upstream_spec(resource) for resource in source.resources if not resource.spec.data_from]
 
 
 def _with_zero_rows(event: Any) -> Any:

@@ -6,7 +6,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
@@ -28,12 +28,20 @@ _LOG = logging.getLogger("data_foundation.dbt")
 class FoundationDbtTranslator(DagsterDbtTranslator):
     """dagster-dbt's translator, plus: models are grouped by their folder (`staging`, `marts`), refresh eagerly after
     their upstream assets (the raw tables keep the only schedule), and fail freshness after the longest
-    `freshness_lower_bound_delta_seconds` of the raw tables they read."""
+    `freshness_lower_bound_delta_seconds` of the raw tables they read. A dbt source that is a raw table (its
+    `meta.dagster.asset_key` in the generated sources.yml) is keyed as `key_of` keys that table."""
 
-    def __init__(self, project: Project):
+    def __init__(self, project: Project, key_of: Callable[[ResourceDef], dg.AssetKey] = asset_key):
         super().__init__(DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=True))
-        self._resources: Dict[dg.AssetKey, ResourceDef] = {asset_key(r): r for r in project.resources}
+        self._declared: Dict[dg.AssetKey, dg.AssetKey] = {asset_key(r): key_of(r) for r in project.resources}
+        self._resources: Dict[dg.AssetKey, ResourceDef] = {key_of(r): r for r in project.resources}
         self._upstream: Dict[str, List[ResourceDef]] = {}
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        key = super().get_asset_key(dbt_resource_props)
+        if dbt_resource_props.get("resource_type") == "source":
+            return self._declared.get(key, key)
+        return key
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
@@ -67,7 +75,8 @@ class FoundationDbtTranslator(DagsterDbtTranslator):
         return self._upstream[unique_id]
 
 
-def build_dbt_assets(project: Project, target: Target, settings: DbtSettings) -> Optional[Dict[str, Any]]:
+def build_dbt_assets(project: Project, target: Target, settings: DbtSettings,
+                     key_of: Callable[[ResourceDef], dg.AssetKey] = asset_key) -> Optional[Dict[str, Any]]:
     """The dbt project's models (and their tests as checks) as one multi-asset that runs `dbt build` against
     `target`, with the resource it needs: `{"assets": ..., "resources": {...}}`.
 
@@ -95,7 +104,7 @@ def build_dbt_assets(project: Project, target: Target, settings: DbtSettings) ->
                              target=env["FOUNDATION_TARGET"])
 
     @dbt_assets(manifest=manifest, project=dbt_project, name=f"dbt_{_project_name(settings)}", pool=pool_name(target),
-                dagster_dbt_translator=FoundationDbtTranslator(project))
+                dagster_dbt_translator=FoundationDbtTranslator(project, key_of))
     def _models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         with _environment(env):  # dagster-dbt starts dbt, and opens its adapter, with os.environ
             invocation = dbt.cli(["build"], context=context)

@@ -4,7 +4,7 @@ dbt project downstream when there is one."""
 import importlib
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import Any, List, Optional
 
 import dagster as dg
 from dagster_dlt import DagsterDltResource
@@ -12,8 +12,10 @@ from dagster_dlt import DagsterDltResource
 from data_foundation.dagster.alerts import build_failure_alert_sensor
 from data_foundation.dagster.assets import build_source_assets, build_upstream_specs
 from data_foundation.dagster.checks import build_checks
+from data_foundation.dagster.translator import FoundationTranslator, SpecTranslation
 from data_foundation.load.destinations import Target, resolve_target
 from data_foundation.config.loading import load_project
+from data_foundation.config.project import ResourceDef
 from data_foundation.dbt.settings import DbtSettings
 from data_foundation.masking import install_log_masking
 
@@ -21,11 +23,14 @@ __all__ = ["build_definitions"]
 
 
 def build_definitions(root: Optional[Path] = None, target: Optional[Target] = None,
-                      dbt_project: Optional[DbtSettings] = None) -> dg.Definitions:
+                      dbt_project: Optional[DbtSettings] = None,
+                      translation: Optional[SpecTranslation] = None) -> dg.Definitions:
     """Definitions for every source folder under `root` (default: $FOUNDATION_SOURCES_ROOT or ./dlthub), loading
     into `target` (default: $FOUNDATION_TARGET or `dev`, see foundation.toml), with the models of `dbt_project`
     downstream (`find_dbt_project()` reads it from foundation.toml's `[dbt]`; `data_foundation.definitions` does).
-    The automation sensor targets these assets only, so other assets of a project keep their own.
+    `translation` changes the sources' asset specs (a component's `translation`: key prefix, group, kinds, owners);
+    checks, lineage and the dbt sources follow the keys it gives. The automation sensor targets these assets only,
+    so other assets of a project keep their own.
 
     Example:
         >>> defs = build_definitions(Path("dlthub"), create_target("duckdb", "warehouse.duckdb"))
@@ -37,16 +42,21 @@ def build_definitions(root: Optional[Path] = None, target: Optional[Target] = No
     project = load_project(root)
     target = target or resolve_target()
     sources = list(project.sources.values())
-    assets = []
+    translators = {s.name: FoundationTranslator(s, target.destination_name, translation) for s in sources}
+    assets: List[Any] = []
     for source in sources:
-        assets.append(build_source_assets(source, target))
-        assets.extend(build_upstream_specs(source))
-    checks = build_checks(sources, target)
+        assets.append(build_source_assets(source, target, translators[source.name]))
+        assets.extend(build_upstream_specs(source, translators[source.name]))
+
+    def key_of(resource: ResourceDef) -> dg.AssetKey:
+        return translators[resource.source].key(resource)
+
+    checks = build_checks(sources, target, key_of)
     resources = {"dlt": DagsterDltResource()}
     if dbt_project is not None:
         from data_foundation.dagster.dbt_assets import build_dbt_assets  # dagster-dbt only for a dbt project
 
-        models = build_dbt_assets(project, target, dbt_project)
+        models = build_dbt_assets(project, target, dbt_project, key_of)
         if models is not None:
             assets.append(models["assets"])
             resources.update(models["resources"])

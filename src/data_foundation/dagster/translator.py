@@ -4,8 +4,9 @@ import datetime as dt
 import hashlib
 import inspect
 import os
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import dagster as dg
 from dagster_dlt import DagsterDltTranslator
@@ -14,7 +15,8 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from data_foundation.dagster.automation import build_automation_condition
 from data_foundation.config.project import ResourceDef, SourceDef
 
-__all__ = ["FoundationTranslator", "upstream_key", "asset_key", "code_version", "METADATA_PREFIX"]
+__all__ = ["FoundationTranslator", "ResourceAssetData", "SpecTranslation", "upstream_key", "asset_key", "code_version",
+           "METADATA_PREFIX"]
 
 METADATA_PREFIX = "data_foundation/"
 META_ENTRY = METADATA_PREFIX + "entry"
@@ -36,13 +38,31 @@ def upstream_key(resource: ResourceDef) -> dg.AssetKey:
     return dg.AssetKey([resource.source, "src", resource.table])
 
 
-class FoundationTranslator(DagsterDltTranslator):
-    """Maps each dlt resource of a source folder to its asset spec, reading what sources.yaml declared."""
+@dataclass(frozen=True)
+class ResourceAssetData:
+    """What a translation sees of an asset: the resource of sources.yaml it stands for, and whether it is the API
+    endpoint (the entry) the resource reads rather than the table it loads. Template variables of a component's
+    `translation`: `{{ resource.source }}`, `{{ resource.table }}`, `{{ endpoint }}`."""
 
-    def __init__(self, source: SourceDef, destination_type: Optional[str] = None):
+    resource: ResourceDef
+    endpoint: bool = False
+
+
+# Dagster's `TranslationFn`: the spec built from sources.yaml -> the spec to define (a component's `translation`)
+SpecTranslation = Callable[[dg.AssetSpec, ResourceAssetData], dg.AssetSpec]
+
+
+class FoundationTranslator(DagsterDltTranslator):
+    """Maps each dlt resource of a source folder to its asset spec, reading what sources.yaml declared, then
+    applying `translation` (a component's overrides) to every spec it makes. Dependencies name the translated keys,
+    so a key prefix moves the whole graph: table, API endpoint, data_from parent."""
+
+    def __init__(self, source: SourceDef, destination_type: Optional[str] = None,
+                 translation: Optional[SpecTranslation] = None):
         super().__init__()
         self.source = source
         self.destination_type = destination_type
+        self.translation = translation
         self._by_table = {r.table: r for r in source.resources}
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
@@ -55,7 +75,7 @@ class FoundationTranslator(DagsterDltTranslator):
         """The spec from the validated sources.yaml alone, so definitions build no dlt source or pipeline
         (~60 ms per source, most of `dagster dev`'s load time); each run builds its own."""
         destination = destination or self.destination_type
-        return dg.AssetSpec(
+        spec = dg.AssetSpec(
             key=asset_key(resource),
             deps=[self._upstream(resource)],
             group_name=resource.dagster.group_name or resource.source,
@@ -68,12 +88,31 @@ class FoundationTranslator(DagsterDltTranslator):
             freshness_policy=_freshness_policy(resource),
             metadata={**_table_metadata(resource, destination), **_metadata(resource)},
         )
+        return self._translated(spec, ResourceAssetData(resource))
+
+    def upstream_spec(self, resource: ResourceDef) -> dg.AssetSpec:
+        """The external asset for the API endpoint (entry) a raw table is read from: the graph reads API -> table."""
+        spec = dg.AssetSpec(
+            key=upstream_key(resource),
+            group_name=resource.dagster.group_name or self.source.name,
+            description=f"`{resource.spec.entry}` in {resource.target.module_file.name} of source `{self.source.name}`",
+            kinds={"api"} if "api" in resource.spec.kinds else {"python"},
+            metadata={META_ENTRY: resource.spec.entry},
+        )
+        return self._translated(spec, ResourceAssetData(resource, endpoint=True))
+
+    def key(self, resource: ResourceDef) -> dg.AssetKey:
+        """The asset key of the resource's table, translated."""
+        return self.resource_spec(resource).key if self.translation else asset_key(resource)
 
     def _upstream(self, resource: ResourceDef) -> dg.AssetKey:
         parent = resource.spec.data_from
         if parent:
-            return asset_key(self._by_table[parent.split(".", 1)[1]])
-        return upstream_key(resource)
+            return self.key(self._by_table[parent.split(".", 1)[1]])
+        return self.upstream_spec(resource).key if self.translation else upstream_key(resource)
+
+    def _translated(self, spec: dg.AssetSpec, data: ResourceAssetData) -> dg.AssetSpec:
+        return self.translation(spec, data) if self.translation else spec
 
 
 def code_version(resource: ResourceDef) -> str:

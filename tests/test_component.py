@@ -1,0 +1,221 @@
+"""`data_foundation.SourcesComponent` in dg projects: `dg scaffold defs`, `dg check defs` and `dg list defs` in a real
+project the test creates; in-process loads through Dagster's component sandbox; the same definitions as
+`data_foundation.definitions`; `translation`; errors that point at the defs.yaml line or the sources.yaml line."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+from dagster.components.testing import create_defs_folder_sandbox
+
+from conftest import REPO, copy_dbt_project, copy_late_jaffle, late_counts, make_dg_project, table_counts
+from data_foundation.scaffold import scaffold_source
+from data_foundation.dagster import build_definitions
+from data_foundation.dagster.component import SourcesComponent
+from data_foundation.dbt.settings import DbtSettings
+from data_foundation.load.destinations import resolve_target
+
+DG = str(Path(sys.executable).with_name("dg"))
+COMPONENT = "data_foundation.SourcesComponent"
+JAFFLE_TABLES = ("customers", "orders", "items", "products", "stores", "supplies")
+PARTITIONED = REPO / "tests" / "cases" / "valid" / "partitioned" / "events"
+
+
+def _dg(project: Path, *args: str) -> subprocess.CompletedProcess:
+    home = project / ".dagster_home"
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run([DG, *args], cwd=project, env=env, capture_output=True, text=True, timeout=180)
+
+
+def test_dg_scaffolds_checks_and_lists_the_component(tmp_path):
+    project = make_dg_project(tmp_path / "platform-x")
+    scaffolded = _dg(project, "scaffold", "defs", COMPONENT, "ingestion")
+    assert scaffolded.returncode == 0, scaffolded.stdout + scaffolded.stderr
+    ingestion = project / "platform_x" / "defs" / "ingestion"
+    assert (ingestion / "defs.yaml").read_text() == f"type: {COMPONENT}\n\nattributes:\n  root: .\n"
+    assert sorted(p.name for p in (ingestion / "example_api").iterdir()) == ["__init__.py", "data.py", "sources.yaml"]
+    copy_late_jaffle(ingestion)
+
+    checked = _dg(project, "check", "defs")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "All definitions loaded successfully." in checked.stdout + checked.stderr
+
+    listed = _dg(project, "list", "defs", "--json")
+    assert listed.returncode == 0, listed.stderr
+    defs = json.loads(listed.stdout)
+    assets = {a["asset_key"]: a for a in defs["assets"]}
+    tables = {f"jaffle_shop/{t}" for t in JAFFLE_TABLES} | {"example_api/items"}
+    endpoints = {f"jaffle_shop/src/{t}" for t in JAFFLE_TABLES if t != "items"} | {"example_api/src/items"}
+    assert set(assets) == tables | endpoints
+    assert assets["jaffle_shop/orders"]["dependency_keys"] == ["jaffle_shop/src/orders"]
+    assert assets["jaffle_shop/orders"]["kinds"] == ["api", "dlt", "duckdb"]
+    assert assets["jaffle_shop/orders"]["automation_condition"]["label"].startswith("on cron")
+    assert {a["source"] for a in assets.values()} == {"platform_x/defs/ingestion/defs.yaml:1"}
+    checks = {c["key"] for c in defs["asset_checks"]}
+    assert {"jaffle_shop/orders:primary_key_unique_not_null", "jaffle_shop/orders:row_count_matches_source",
+            "example_api/items:schema_unchanged"} <= checks
+    assert {s["name"] for s in defs["sensors"]} == {"foundation_automation", "foundation_failure_alert"}
+
+
+@pytest.fixture
+def sandbox(tmp_path, monkeypatch):
+    """Dagster's own sandbox for components (a dg project in a temporary folder), working in it."""
+    with create_defs_folder_sandbox() as box:
+        monkeypatch.chdir(box.project_root)
+        (box.project_root / "foundation.toml").write_text(
+            f'[targets.local]\ndestination = "duckdb"\nduckdb_file = "{tmp_path / "warehouse.duckdb"}"\n')
+        yield box
+
+
+def _component(box, attributes, name="ingestion") -> Path:
+    path = box.defs_folder_path / name
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "defs.yaml").write_text(yaml.safe_dump({"type": COMPONENT, "attributes": attributes}, sort_keys=False))
+    return path
+
+
+def test_component_loads_the_sources_in_process(sandbox, late_api, tmp_path):
+    """The scaffolded source and the Jaffle Shop, materialized with their checks through the component's defs."""
+    ingestion = sandbox.scaffold_component(SourcesComponent, "ingestion", scaffold_params={"source": "shop_api"})
+    assert sorted(p.name for p in ingestion.iterdir() if p.is_dir()) == ["shop_api"]
+    copy_late_jaffle(ingestion)
+    _component(sandbox, {"root": ".", "target": "local"})
+    with sandbox.load_component_and_build_defs(defs_path=ingestion) as (component, defs):
+        assert isinstance(component, SourcesComponent)
+        result = dg.materialize([*defs.assets, *defs.asset_checks], resources=defs.resources,
+                                instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert table_counts(warehouse, "jaffle_shop") == late_counts(late_api)
+    assert table_counts(warehouse, "shop_api") == {"items": 300}
+    checks = {(e.asset_key.to_user_string(), e.check_name): e.passed
+              for e in result.get_asset_check_evaluations()}
+    assert checks[("jaffle_shop/orders", "row_count_matches_source")] is True
+    assert checks[("shop_api/items", "primary_key_unique_not_null")] is True
+
+
+def test_component_yields_what_the_definitions_module_does(sandbox, tmp_path):
+    """Same assets, checks, automation, freshness, partitions, sensors and dbt models as `build_definitions`."""
+    ingestion = _component(sandbox, {"target": "local"})
+    copy_late_jaffle(ingestion)
+    shutil.copytree(PARTITIONED, ingestion / "events")
+    dbt = copy_dbt_project(sandbox.project_root / "dbt", ingestion)
+    with (sandbox.project_root / "foundation.toml").open("a") as config:
+        config.write('[dbt]\nproject_dir = "dbt"\n')
+    expected = build_definitions(ingestion, resolve_target("local"), DbtSettings.at(dbt.project_dir))
+    with sandbox.load_component_and_build_defs(defs_path=ingestion) as (_, defs):
+        assert _summary(defs) == _summary(expected)
+    summary = _summary(expected)
+    assert ("jaffle_shop/orders", "jaffle_shop", "on cron 0 6 * * * UTC", "108000.0", None) in summary["assets"]
+    assert any(key.startswith("events/") and partitions for key, *_, partitions in summary["assets"])
+    assert "stg_orders" in {key.split("/")[-1] for key, *_ in summary["assets"]}  # the dbt models are there too
+    assert summary["sensors"] == ["foundation_automation", "foundation_failure_alert"]
+
+    _component(sandbox, {"target": "local", "translation": {"key_prefix": "raw"}})
+    with sandbox.load_component_and_build_defs(defs_path=ingestion) as (_, defs):
+        translated = _summary(defs)
+    # the dbt models keep dagster-dbt's keys; the sources they read are the prefixed raw tables
+    assert ("staging/stg_orders", "raw/jaffle_shop/orders") in translated["deps"]
+    assert ("staging/stg_orders", "jaffle_shop/orders") in summary["deps"]
+    raw = {key for key, *_ in summary["assets"] if key.split("/")[0] in ("jaffle_shop", "events")}
+    assert {key for key, *_ in translated["assets"]} == {key for key, *_ in summary["assets"] if key not in raw} | {
+        f"raw/{key}" for key in raw}
+
+
+def test_translation_moves_keys_lineage_checks_and_runs(sandbox, late_api, tmp_path):
+    ingestion = _component(sandbox, {"target": "local", "translation": {
+        "key_prefix": "raw", "group_name": "{{ resource.source }}_raw", "owners": ["team:ingest"],
+        "tags": {"layer": "{{ 'api' if endpoint else 'raw' }}"}}})
+    copy_late_jaffle(ingestion)
+    with sandbox.load_component_and_build_defs(defs_path=ingestion) as (_, defs):
+        specs = {s.key.to_user_string(): s for s in defs.resolve_all_asset_specs()}
+        orders, items, api = specs["raw/jaffle_shop/orders"], specs["raw/jaffle_shop/items"], specs[
+            "raw/jaffle_shop/src/orders"]
+        assert [d.asset_key.to_user_string() for d in orders.deps] == ["raw/jaffle_shop/src/orders"]
+        assert [d.asset_key.to_user_string() for d in items.deps] == ["raw/jaffle_shop/orders"]  # data_from
+        assert (orders.group_name, api.group_name) == ("jaffle_shop_raw", "jaffle_shop_raw")
+        assert orders.owners == ["team:ingest"] and orders.kinds == {"api", "dlt", "duckdb"}
+        assert (orders.tags["layer"], api.tags["layer"]) == ("raw", "api")
+        assert orders.metadata["data_foundation/cursor"] == "ordered_at"  # merged, not replaced
+        selection = [dg.AssetKey(["raw", "jaffle_shop", t]) for t in ("stores", "products")]
+        result = dg.materialize([*defs.assets, *defs.asset_checks], resources=defs.resources, selection=selection,
+                                instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    assert {e.asset_key for e in result.get_asset_materialization_events()} == set(selection)
+    checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+    assert checks[("raw/jaffle_shop/stores", "row_count_matches_source")] is True
+    assert table_counts(tmp_path / "warehouse.duckdb", "jaffle_shop") == {
+        t: late_counts(late_api)[t] for t in ("stores", "products")}
+
+
+def test_defs_yaml_errors_point_at_their_line(sandbox):
+    ingestion = _component(sandbox, {"root": ".", "target": "prdo"})
+    copy_late_jaffle(ingestion)
+    with pytest.raises(Exception) as raised:
+        with sandbox.load_component_and_build_defs(defs_path=ingestion):
+            pass
+    message = _messages(raised.value)
+    assert f"{ingestion / 'defs.yaml'}:4 - attributes.target" in message
+    assert "`prdo` is neither a target (dev, local, prod) nor a dlt destination" in message
+
+    _component(sandbox, {"root": "sources", "roots": "."})
+    with pytest.raises(Exception) as raised:
+        with sandbox.load_component_and_build_defs(defs_path=ingestion):
+            pass
+    assert f"{ingestion / 'defs.yaml'}:4" in _messages(raised.value)
+    assert "attributes.roots" in _messages(raised.value)
+    assert "Extra inputs are not permitted" in _messages(raised.value)
+
+    _component(sandbox, {"root": "sources"})
+    with pytest.raises(Exception) as raised:
+        with sandbox.load_component_and_build_defs(defs_path=ingestion):
+            pass
+    assert f"{ingestion / 'defs.yaml'}:3 - attributes.root" in _messages(raised.value)
+    assert "root `sources` is not a folder" in _messages(raised.value)
+
+
+def test_source_folder_errors_keep_their_file_and_line(sandbox):
+    ingestion = _component(sandbox, {"root": "."})
+    scaffold_source(ingestion, "shop_api")
+    spec = ingestion / "shop_api" / "sources.yaml"
+    spec.write_text(spec.read_text().replace("write_disposition: merge", "write_disposition: merge_all"))
+    with pytest.raises(Exception) as raised:
+        with sandbox.load_component_and_build_defs(defs_path=ingestion):
+            pass
+    message = _messages(raised.value)
+    assert "shop_api/sources.yaml:" in message
+    assert "resources.shop_api.items.write_disposition: `merge_all` is not valid" in message
+    assert "did you mean `merge`?" in message
+
+
+def _messages(error: BaseException) -> str:
+    """The error and its causes, as Dagster shows them."""
+    parts = []
+    while error is not None:
+        parts.append(str(error))
+        error = error.__cause__ or error.__context__
+    return "\n".join(parts)
+
+
+def _summary(defs: dg.Definitions) -> dict:
+    graph = defs.resolve_asset_graph()
+    assets = []
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        condition = node.automation_condition.get_label() if node.automation_condition else None
+        freshness = node.freshness_policy.fail_window.to_timedelta().total_seconds() if node.freshness_policy else None
+        partitions = type(node.partitions_def).__name__ if node.partitions_def else None
+        assets.append((key.to_user_string(), node.group_name, condition, str(freshness) if freshness else None,
+                       partitions))
+    return {"assets": assets, "checks": sorted(k.to_user_string() for k in graph.asset_check_keys),
+            "deps": sorted((k.to_user_string(), p.to_user_string())
+                           for k in graph.get_all_asset_keys() for p in graph.get(k).parent_keys),
+            "sensors": sorted(s.name for s in defs.sensors or []), "resources": sorted(defs.resources or {})}
