@@ -2,7 +2,6 @@
 
 import importlib.metadata
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from data_foundation.masking import MaskingStream, install_log_masking
 from data_foundation.cli.common import (DEBUG_HELP, ROOT_HELP, Options, cli_target, console, dataset_prefix_option,
                                         debug_option, destination_option, duckdb_file_option, err_console, errors,
                                         root_option, target_option, use_options)
+from data_foundation.cli.dagster_commands import dagster_dev, materialize
 from data_foundation.cli.dbt import dbt_app
 from data_foundation.cli.plan import plan
 from data_foundation.cli.schema import schema
@@ -29,7 +29,6 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(help="Declarative ingestion: source folders -> dlt pipelines -> Dagster assets.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-DEFAULT_DAGSTER_HOME = Path(".dagster_home")
 
 
 def _version(value: bool) -> None:
@@ -186,65 +185,8 @@ def new(
         console.print(f"Next: edit {created[1]}, then `foundation validate` and `foundation run {name}`.")
 
 
-def _home_option() -> typer.models.OptionInfo:
-    return typer.Option(DEFAULT_DAGSTER_HOME, "--home", envvar="DAGSTER_HOME", metavar="DIR",
-                        help="DAGSTER_HOME: runs, materializations, schedules and sensor cursors (default "
-                             "./.dagster_home, shared by `foundation dagster` and `foundation materialize`).")
-
-
-def _dagster_env(home: Path, root: Path) -> dict:
-    from data_foundation.dagster.home import prepare_dagster_home
-
-    return {**os.environ, "DAGSTER_HOME": str(prepare_dagster_home(home)),
-            "FOUNDATION_SOURCES_ROOT": str(root.resolve())}
-
-
-@app.command("dagster")
-def dagster_dev(
-    ctx: typer.Context,
-    port: int = typer.Option(3000, "--port", metavar="PORT", help="Webserver port on 127.0.0.1."),
-    home: Path = _home_option(),
-    root: Optional[Path] = root_option(),
-    debug: bool = debug_option(),
-) -> None:
-    """Start the Dagster webserver and daemon on 127.0.0.1 for the sources root."""
-    options = use_options(ctx, root, debug)
-    with errors(options):
-        load_project(options.sources_root)  # fail here, readably, rather than inside the webserver
-        env = _dagster_env(home, options.sources_root)
-        command = [sys.executable, "-m", "dagster", "dev", "-m", "data_foundation.definitions",
-                   "-h", "127.0.0.1", "-p", str(port)]
-        err_console.print(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={env['DAGSTER_HOME']})")
-        raise typer.Exit(subprocess.call(command, env=env))
-
-
-@app.command()
-def materialize(
-    ctx: typer.Context,
-    selectors: Optional[List[str]] = typer.Argument(None, metavar="[SELECTOR]...",
-                                                    help="`source` or `source.table`; default: all."),
-    partition: Optional[str] = typer.Option(None, "--partition", metavar="KEY",
-                                            help="One partition of partitioned sources, e.g. 2024-01-02."),
-    partition_range: Optional[str] = typer.Option(None, "--partition-range", metavar="START...END",
-                                                  help="A range of partitions, run as one backfill run, e.g. "
-                                                       "2024-01-02...2024-01-05."),
-    home: Path = _home_option(),
-    root: Optional[Path] = root_option(),
-    debug: bool = debug_option(),
-) -> None:
-    """Materialize assets with Dagster from the command line, in the same Dagster instance as `foundation dagster`
-    (so the UI shows these runs), with their asset checks."""
-    options = use_options(ctx, root, debug)
-    with errors(options):
-        project = load_project(options.sources_root)
-        keys = [f"{source.name}/{table}" for source, tables in project.select(selectors or []) for table in tables]
-        env = _dagster_env(home, options.sources_root)
-        command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "data_foundation.definitions",
-                   "--select", ",".join(keys)]
-        command += ["--partition", partition] if partition else []
-        command += ["--partition-range", partition_range] if partition_range else []
-        err_console.print(f"Materializing {', '.join(keys)} (DAGSTER_HOME={env['DAGSTER_HOME']})")
-        raise typer.Exit(subprocess.call(command, env=env))
+app.command("dagster")(dagster_dev)
+app.command("materialize")(materialize)
 
 
 @app.command()

@@ -33,8 +33,7 @@ def definitions_check(root: Path, target: Any, root_failed: bool) -> Check:
                                f"{len(graph.asset_check_keys)} asset check(s), sensors: {sensors}")
     except Exception as exc:
         return Check(name, FAIL, first_lines(describe(exc)), error=exc,
-                     fixes=["run `foundation --debug doctor` or `dagster definitions validate -m "
-                            "data_foundation.definitions` for the traceback"])
+                     fixes=["run `foundation --debug doctor` for the traceback (in a dg project: `dg check defs`)"])
 
 
 def alerts_check() -> Check:
