@@ -40,8 +40,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 import duckdb
 import pytest
 
-from conftest import (EXAMPLES_ROOT, FULL_JAFFLE, REPO, SHIPPED_SOURCES, copy_dbt_project, copy_source, query,
-                      table_counts)
+from conftest import (EXAMPLES_ROOT, FULL_JAFFLE, REPO, SHIPPED_SOURCES, copy_dbt_project, copy_source,
+                      make_dg_project, query, table_counts)
 from data_foundation.config.loading import load_project
 from data_foundation.dbt.environment import dbt_environment
 from data_foundation.dbt.invoke import prepare_manifest
@@ -50,7 +50,7 @@ from fakes import google_ads_api
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 SHELL_TAGS = {"bash", "sh", "shell", "console"}
-INLINE_PREFIXES = ("foundation ", "dagster ", "make ", ".venv/bin/")
+INLINE_PREFIXES = ("foundation ", "dagster ", "dg ", "make ", ".venv/bin/")
 USER = "tester"
 
 # --- what the docs show ------------------------------------------------------------------------------------------
@@ -268,6 +268,11 @@ class Sandbox:
         partitioned = Path("tests", "cases", "valid", "partitioned")
         shutil.copytree(REPO / partitioned, path / partitioned, ignore=ignore)
         shutil.copy(REPO / "foundation.toml", path / "foundation.toml")
+        # the checkout is a dg project (`[tool.dg]`, the package under src/); `platform/` a dg project of a user's own
+        shutil.copy(REPO / "pyproject.toml", path / "pyproject.toml")
+        (path / "src").symlink_to(REPO / "src")
+        make_dg_project(path / "platform")
+        (path / "platform" / ".dagster_home").mkdir()
         # foundation.toml's [dbt]: sources.yml of this root, and the manifest, as make prepares them
         settings = copy_dbt_project(path / "dbt", path / "dlthub")
         prepare_manifest(settings, dbt_environment(load_project(path / "dlthub"),
@@ -276,7 +281,7 @@ class Sandbox:
         shutil.copytree(path / "dlthub", path / "srv" / "app" / "dlthub")  # docs/production.md's VM: /srv/...
         (path / "srv" / "dagster").mkdir()
         (path / "logs").mkdir()
-        self.ports = {"jaffle": free_port(), "dagster": free_port(), "webserver": free_port()}
+        self.ports = {"jaffle": free_port(), "dagster": free_port(), "webserver": free_port(), "dg": free_port()}
         inherited = {k: v for k, v in os.environ.items() if not k.startswith(
             ("FOUNDATION_", "SOURCES__", "DESTINATION__", "DAGSTER_", "DATA_FOUNDATION__", "KEY_PASSPHRASE"))}
         self.env = {
@@ -566,6 +571,22 @@ def check_public_key(lane: Lane, result: Result) -> None:  # the passphrase open
     assert (lane.path / "rsa_key.pub").read_text().startswith("-----BEGIN PUBLIC KEY-----")
 
 
+def check_component_scaffold(lane: Lane, result: Result) -> None:
+    ingestion = lane.path / "platform" / "platform_x" / "defs" / "ingestion"
+    assert (ingestion / "defs.yaml").read_text() == "type: data_foundation.SourcesComponent\n\nattributes:\n  root: .\n"
+    assert sorted(p.name for p in (ingestion / "example_api").iterdir()) == ["__init__.py", "data.py", "sources.yaml"]
+
+
+def check_component_run(lane: Lane, result: Result) -> None:
+    assert table_counts(lane.duckdb_file, f"example_api_{USER}") == {"items": 300}
+
+
+def component_dev_ready(lane: Lane, started: Background) -> None:
+    port = lane.sandbox.ports["dg"]
+    kinds = wait_for(lambda: asset_kinds(port).get("example_api/items"), "Dagster UI", started)
+    assert set(kinds) == {"api", "dlt", "duckdb"}
+
+
 def check_schema_file(lane: Lane, result: Result) -> None:
     assert (lane.path / "schema" / "sources.schema.json").read_text() == (
         REPO / "schema" / "sources.schema.json").read_text()
@@ -610,6 +631,7 @@ FAKE_ENV = {
     "SOURCES__GOOGLE_ADS__CUSTOMER_ID": "123-456-7890",
     "SOURCES__GOOGLE_ADS__LOGIN_CUSTOMER_ID": "987-654-3210",
 }
+DG_HOME = {"DAGSTER_HOME": "{sandbox}/platform/.dagster_home"}  # not the instance of `foundation dagster`
 BACKFILL = ("foundation materialize events.daily --root tests/cases/valid/partitioned --partition-range "
             "2024-01-01...2024-01-03")
 Step = Tuple[str, Spec]
@@ -686,6 +708,20 @@ LANES: Dict[str, Tuple[str, List[Step]]] = {
         ('export DESTINATION__SNOWFLAKE__CREDENTIALS__PRIVATE_KEY_PASSPHRASE="$KEY_PASSPHRASE"',
          Spec(check=check_key_pair)),
     ]),
+    # README's dg project of a user's own (`platform/`): the component scaffolded, checked, listed, run and served
+    "component": ("component.duckdb", [
+        ("dg scaffold defs data_foundation.SourcesComponent ingestion", Spec(cwd="platform", env=DG_HOME,
+                                                                            check=check_component_scaffold)),
+        ("dg list components", Spec(cwd="platform", env={**DG_HOME, "COLUMNS": "200"}, shows=(
+            "│ data_foundation.SourcesComponent ", "│ dagster_dlt.DltLoadCollectionComponent "))),
+        ("dg check defs", Spec(cwd="platform", env=DG_HOME, shows=("All definitions loaded successfully.",))),
+        ("dg list defs", Spec(cwd="platform", env={**DG_HOME, "COLUMNS": "200"}, shows=(
+            "│ example_api/items ", "│ example_api/src/items ", "foundation_automation"))),
+        ("dg launch --assets example_api/items", Spec(cwd="platform", env=DG_HOME, check=check_component_run, shows=(
+            "RUN_SUCCESS", "Asset check 'primary_key_unique_not_null' on 'example_api/items' passed"))),
+        ("dg dev", Spec(cwd="platform", env=DG_HOME, subs=(("dg dev", "dg dev -p {port:dg}"),),
+                        ready=component_dev_ready)),
+    ]),
     "cli": ("cli.duckdb", [
         ("foundation --version", Spec(shows=("foundation (data-foundation) ",))),
         ("foundation validate", Spec(shows=("OK 5 source(s), 15 resource(s) valid in dlthub.",))),
@@ -697,7 +733,9 @@ LANES: Dict[str, Tuple[str, List[Step]]] = {
         ("foundation doctor", Spec(code=1, shows=(
             "✓ destination reachable: DuckDB file", "✓ dbt project: dbt/, profile output `dev`, sources.yml up to date",
             "→ set SOURCES__FACEBOOK_ADS__ACCESS_TOKEN", "→ set SOURCES__GOOGLE_ADS__REFRESH_TOKEN"))),
-        ("dagster definitions validate -m data_foundation.definitions", Spec(shows=("Validation successful",))),
+        (".venv/bin/dg check defs", Spec(shows=("All definitions loaded successfully.",))),
+        (".venv/bin/dg list defs", Spec(env={"COLUMNS": "200"}, shows=(
+            "│ jaffle_shop/orders ", "│ staging/stg_orders ", "foundation_automation"))),
         ("foundation schema --output schema/sources.schema.json", Spec(
             shows=("wrote schema/sources.schema.json",), check=check_schema_file)),
         (".venv/bin/python -m pytest tests/jaffle/test_contract.py -q", Spec(cwd="{repo}", shows=(" passed",))),
@@ -784,6 +822,27 @@ def test_every_shown_command_is_run():
     stale = sorted(key for key in {**COMMANDS, **NOT_RUN} if key not in shown)
     assert not stale, f"commands in LANES that the docs no longer show: {stale}"
     assert len(COMMANDS) == sum(len(steps) for _, steps in LANES.values()), "a command is in two lanes"
+
+
+def test_the_docs_show_no_superseded_dagster_command():
+    """Dagster marks the commands `dg` replaces as superseded (and warns on every run): none is shown."""
+    import click
+    from dagster._annotations import is_superseded
+    from dagster._cli import cli
+
+    def commands(group: click.Group, path: str) -> Iterator[Tuple[str, click.Command]]:
+        context = click.Context(group)
+        for name in group.list_commands(context):
+            command = group.get_command(context, name)
+            if isinstance(command, click.Group):
+                yield from commands(command, f"{path} {name}")
+            else:
+                yield f"{path} {name}", command
+
+    superseded = [name for name, command in commands(cli, "dagster") if is_superseded(command.callback)]
+    assert "dagster definitions validate" in superseded and "dagster asset materialize" in superseded
+    shown = [key for key in shown_commands() if key.startswith(tuple(superseded))]
+    assert not shown, f"superseded Dagster commands in the docs (use dg): {shown}"
 
 
 def test_collection_follows_the_conventions(tmp_path):
