@@ -99,7 +99,7 @@ def build_dbt_assets(project: Project, target: Target, settings: DbtSettings,
         path = settings.manifest_path
     # read here, not by path: dagster-dbt caches a path's manifest for the life of the process
     manifest = read_manifest(path)
-    # not `prepare_if_dev()`: under `dagster dev` it parses on every load, without the target's environment
+    # not `prepare_if_dev()`: under `dg dev` it parses on every load, without the target's environment
     dbt_project = DbtProject(project_dir=settings.project_dir, profiles_dir=settings.profiles_dir,
                              target=env["FOUNDATION_TARGET"])
 

@@ -18,7 +18,7 @@ concurrency:
 
 def prepare_dagster_home(home: Path) -> Path:
     """Create `home` with its `dagster.yaml` and, the first time, the instance's storage: the webserver and the daemon
-    that `dagster dev` starts together would otherwise both create the SQLite databases and may collide."""
+    that `dg dev` starts together would otherwise both create the SQLite databases and may collide."""
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"

@@ -73,7 +73,7 @@ class FoundationTranslator(DagsterDltTranslator):
 
     def resource_spec(self, resource: ResourceDef, destination: Optional[str] = None) -> dg.AssetSpec:
         """The spec from the validated sources.yaml alone, so definitions build no dlt source or pipeline
-        (~60 ms per source, most of `dagster dev`'s load time); each run builds its own."""
+        (~60 ms per source, most of `dg dev`'s load time); each run builds its own."""
         destination = destination or self.destination_type
         spec = dg.AssetSpec(
             key=asset_key(resource),
