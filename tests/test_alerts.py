@@ -74,3 +74,29 @@ def test_without_a_webhook_the_sensor_skips(tmp_path, monkeypatch):
         dagster_event=result.get_run_failure_event()).for_run_failure()
     skipped = sensor(context)
     assert isinstance(skipped, dg.SkipReason) and WEBHOOK_ENV in skipped.skip_message
+
+
+def test_a_components_alert_reports_the_runs_of_its_own_assets(tmp_path, receiver, monkeypatch):
+    """Named definitions (a component's, next to others in one code location) alert on their own assets' runs only:
+    every failure sensor of the location sees every failed run."""
+    url, received = receiver
+    defs = build_definitions(_failing_root(tmp_path), create_target("duckdb", str(tmp_path / "w.duckdb")),
+                             name="ingestion")
+    assert {s.name for s in defs.sensors} == {"foundation_automation_ingestion", "foundation_failure_alert_ingestion"}
+    assert [c.node_def.name for c in defs.asset_checks] == ["foundation_checks_ingestion"]
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([*defs.assets], resources=defs.resources, instance=instance, raise_on_error=False)
+    assert not result.success
+    # a run of the UI or `dg launch` records the assets it selected (an in-process one records none)
+    run = result.dagster_run._replace(asset_selection=frozenset({dg.AssetKey(["broken", "things"])}))
+    monkeypatch.setenv(WEBHOOK_ENV, url)
+    own = next(s for s in defs.sensors if s.name == "foundation_failure_alert_ingestion")
+    others = build_failure_alert_sensor(name="other_alert", assets=[dg.AssetKey(["elsewhere", "table"])])
+    skipped = []
+    for sensor in (others, own):
+        context = dg.build_run_status_sensor_context(
+            sensor_name=sensor.name, dagster_instance=instance, dagster_run=run,
+            dagster_event=result.get_run_failure_event()).for_run_failure()
+        skipped.append(sensor(context))
+    assert isinstance(skipped[0], dg.SkipReason) and skipped[1] is None
+    assert len(received) == 1 and "upstream said no" in received[0]["text"]

@@ -62,7 +62,8 @@ def test_dg_scaffolds_checks_and_lists_the_component(tmp_path):
     checks = {c["key"] for c in defs["asset_checks"]}
     assert {"jaffle_shop/orders:primary_key_unique_not_null", "jaffle_shop/orders:row_count_matches_source",
             "example_api/items:schema_unchanged"} <= checks
-    assert {s["name"] for s in defs["sensors"]} == {"foundation_automation", "foundation_failure_alert"}
+    assert {s["name"] for s in defs["sensors"]} == {"foundation_automation_ingestion",
+                                                     "foundation_failure_alert_ingestion"}
 
 
 @pytest.fixture
@@ -110,14 +111,14 @@ def test_component_yields_what_the_definitions_module_does(sandbox, tmp_path):
     dbt = copy_dbt_project(sandbox.project_root / "dbt", ingestion)
     with (sandbox.project_root / "foundation.toml").open("a") as config:
         config.write('[dbt]\nproject_dir = "dbt"\n')
-    expected = build_definitions(ingestion, resolve_target("local"), DbtSettings.at(dbt.project_dir))
+    expected = build_definitions(ingestion, resolve_target("local"), DbtSettings.at(dbt.project_dir), name="ingestion")
     with sandbox.load_component_and_build_defs(defs_path=ingestion) as (_, defs):
         assert _summary(defs) == _summary(expected)
     summary = _summary(expected)
     assert ("jaffle_shop/orders", "jaffle_shop", "on cron 0 6 * * * UTC", "108000.0", None) in summary["assets"]
     assert any(key.startswith("events/") and partitions for key, *_, partitions in summary["assets"])
     assert "stg_orders" in {key.split("/")[-1] for key, *_ in summary["assets"]}  # the dbt models are there too
-    assert summary["sensors"] == ["foundation_automation", "foundation_failure_alert"]
+    assert summary["sensors"] == ["foundation_automation_ingestion", "foundation_failure_alert_ingestion"]
 
     _component(sandbox, {"target": "local", "translation": {"key_prefix": "raw"}})
     with sandbox.load_component_and_build_defs(defs_path=ingestion) as (_, defs):
@@ -154,6 +155,27 @@ def test_translation_moves_keys_lineage_checks_and_runs(sandbox, late_api, tmp_p
     assert checks[("raw/jaffle_shop/stores", "row_count_matches_source")] is True
     assert table_counts(tmp_path / "warehouse.duckdb", "jaffle_shop") == {
         t: late_counts(late_api)[t] for t in ("stores", "products")}
+
+
+def test_two_components_load_side_by_side(sandbox, late_api, tmp_path):
+    """Two sources roots in one project (say, two teams' folders), the dbt project with one of them: no name twice."""
+    shop = _component(sandbox, {"target": "local"}, name="shop")
+    copy_late_jaffle(shop)
+    events = _component(sandbox, {"target": "local", "dbt": False}, name="teams/events")
+    shutil.copytree(PARTITIONED, events / "events")
+    with sandbox.build_all_defs() as defs:
+        assert sorted(s.name for s in defs.sensors) == [
+            "foundation_automation_shop", "foundation_automation_teams_events",
+            "foundation_failure_alert_shop", "foundation_failure_alert_teams_events"]
+        assert sorted(c.node_def.name for c in defs.asset_checks) == [
+            "foundation_checks_shop", "foundation_checks_teams_events"]
+        keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+        assert {"jaffle_shop/orders", "events/daily"} <= keys
+        selection = [dg.AssetKey(["jaffle_shop", "stores"])]
+        result = dg.materialize([*defs.assets, *defs.asset_checks], resources=defs.resources, selection=selection,
+                                instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    assert table_counts(tmp_path / "warehouse.duckdb", "jaffle_shop") == {"stores": late_counts(late_api)["stores"]}
 
 
 def test_defs_yaml_errors_point_at_their_line(sandbox):

@@ -3,7 +3,7 @@
 import json
 import os
 import urllib.request
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import dagster as dg
 
@@ -30,20 +30,24 @@ def _root_cause(error: Any) -> str:
     return error.message.strip()
 
 
-def build_failure_alert_sensor(webhook_url: Optional[str] = None) -> dg.SensorDefinition:
-    """A sensor that posts every failed run (job, run id, failed step and error) to the webhook.
+def build_failure_alert_sensor(webhook_url: Optional[str] = None, name: str = "foundation_failure_alert",
+                               assets: Optional[Sequence[dg.AssetKey]] = None) -> dg.SensorDefinition:
+    """A sensor that posts every failed run (job, run id, failed step and error) to the webhook; with `assets`, only
+    the runs that selected one of them (a component's sensor, next to other components' in the code location).
 
     The URL is read when the sensor fires: `webhook_url`, else `$FOUNDATION_ALERT_WEBHOOK_URL`; without one the
     sensor skips.
     """
+    watched = set(assets) if assets is not None else None
 
-    @dg.run_failure_sensor(name="foundation_failure_alert", default_status=dg.DefaultSensorStatus.RUNNING,
-                           monitor_all_code_locations=False)
+    @dg.run_failure_sensor(name=name, default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False)
     def _alert(context: dg.RunFailureSensorContext) -> Optional[dg.SkipReason]:
+        run = context.dagster_run
+        if watched is not None and run.asset_selection and not watched & set(run.asset_selection):
+            return dg.SkipReason("the run selected none of these assets")  # (no selection: a whole job, alerted)
         url = webhook_url or os.environ.get(WEBHOOK_ENV)
         if not url:
             return dg.SkipReason(f"no webhook configured: set {WEBHOOK_ENV}")
-        run = context.dagster_run
         error = context.failure_event.message or "run failed"
         steps = ", ".join(sorted({e.step_key for e in context.get_step_failure_events() if e.step_key})) or "-"
         text = (f":red_circle: data-foundation run failed: job `{run.job_name}`, run `{run.run_id}`\n"

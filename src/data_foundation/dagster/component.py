@@ -17,6 +17,7 @@ foundation.toml (or pyproject's `[tool.data-foundation]`) downstream. `dg scaffo
 NAME` writes `defs.yaml` and a starter source folder that validates and runs.
 """
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -85,6 +86,8 @@ class SourcesComponent(dg.Component, dg.Resolvable, dg.Model):
     target: Annotated[Any, dg.Resolver(_target, model_field_type=Optional[str], description=(
         "Target to load into, as named in the project's foundation.toml or [tool.data-foundation] "
         "(default: $FOUNDATION_TARGET, else dev)."))] = None
+    dbt: bool = Field(True, description="Whether the dbt project of the project's [dbt] comes with the sources, "
+                                        "downstream of them (false: another component has it).")
     translation: Optional[Annotated[
         TranslationFn[ResourceAssetData],
         TranslationFnResolver[ResourceAssetData](lambda data: {"resource": data.resource, "endpoint": data.endpoint}),
@@ -99,4 +102,15 @@ class SourcesComponent(dg.Component, dg.Resolvable, dg.Model):
         root = self.root if self.root.is_absolute() else (context.path / self.root).resolve()
         config_dir = context.project_root  # foundation.toml, or pyproject.toml's [tool.data-foundation]
         return build_definitions(root=root, target=self.target or resolve_target(config_dir=config_dir),
-                                 dbt_project=find_dbt_project(config_dir), translation=self.translation)
+                                 dbt_project=find_dbt_project(config_dir) if self.dbt else None,
+                                 translation=self.translation, name=component_name(context))
+
+
+def component_name(context: dg.ComponentLoadContext) -> str:
+    """The component's folder under `defs/` as an identifier (`defs/ingestion/eu` -> `ingestion_eu`): the suffix of
+    its checks op and sensors, so components of one project define no name twice."""
+    try:
+        parts = context.path.absolute().relative_to(context.defs_module_path.absolute()).parts
+    except ValueError:  # a component loaded from outside the defs folder (a test's sandbox)
+        parts = (context.path.name,)
+    return re.sub(r"\W", "_", "_".join(parts)) or "defs"

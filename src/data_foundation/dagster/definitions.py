@@ -4,7 +4,7 @@ dbt project downstream when there is one."""
 import importlib
 import threading
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 import dagster as dg
 from dagster_dlt import DagsterDltResource
@@ -21,20 +21,26 @@ from data_foundation.masking import install_log_masking
 
 __all__ = ["build_definitions"]
 
+# One instance for every set of definitions: Dagster merges a project's component definitions only when a resource key
+# holds the same object in each (two components would otherwise clash on `dlt`).
+DLT_RESOURCE = DagsterDltResource()
+
 
 def build_definitions(root: Optional[Path] = None, target: Optional[Target] = None,
                       dbt_project: Optional[DbtSettings] = None,
-                      translation: Optional[SpecTranslation] = None) -> dg.Definitions:
+                      translation: Optional[SpecTranslation] = None, name: str = "") -> dg.Definitions:
     """Definitions for every source folder under `root` (default: $FOUNDATION_SOURCES_ROOT or ./dlthub), loading
     into `target` (default: $FOUNDATION_TARGET or `dev`, see foundation.toml), with the models of `dbt_project`
     downstream (`find_dbt_project()` reads it from foundation.toml's `[dbt]`; `data_foundation.definitions` does).
     `translation` changes the sources' asset specs (a component's `translation`: key prefix, group, kinds, owners);
     checks, lineage and the dbt sources follow the keys it gives. The automation sensor targets these assets only,
-    so other assets of a project keep their own.
+    so other assets of a project keep their own. `name` suffixes the names of the checks op and the sensors, so
+    several sets merge in one code location (each component passes its own), and the failure alert then reports
+    only the runs of these assets.
 
     Example:
         >>> defs = build_definitions(Path("dlthub"), create_target("duckdb", "warehouse.duckdb"))
-        >>> dg.materialize(defs.get_asset_graph().assets_defs, resources={"dlt": DagsterDltResource()})
+        >>> dg.materialize([*defs.assets, *defs.asset_checks], resources=defs.resources)
     """
     install_log_masking()  # dlt's and the user's log records reach Dagster's event log and compute logs masked
     if dbt_project is not None:
@@ -51,8 +57,9 @@ def build_definitions(root: Optional[Path] = None, target: Optional[Target] = No
     def key_of(resource: ResourceDef) -> dg.AssetKey:
         return translators[resource.source].key(resource)
 
-    checks = build_checks(sources, target, key_of)
-    resources = {"dlt": DagsterDltResource()}
+    suffix = f"_{name}" if name else ""
+    checks = build_checks(sources, target, key_of, name=f"foundation_checks{suffix}")
+    resources: Dict[str, Any] = {"dlt": DLT_RESOURCE}
     if dbt_project is not None:
         from data_foundation.dagster.dbt_assets import build_dbt_assets  # dagster-dbt only for a dbt project
 
@@ -66,9 +73,10 @@ def build_definitions(root: Optional[Path] = None, target: Optional[Target] = No
         asset_checks=[checks] if checks is not None else [],
         resources=resources,
         sensors=[
-            dg.AutomationConditionSensorDefinition("foundation_automation", target=dg.AssetSelection.assets(*automated),
+            dg.AutomationConditionSensorDefinition(f"foundation_automation{suffix}",
+                                                   target=dg.AssetSelection.assets(*automated),
                                                    default_status=dg.DefaultSensorStatus.RUNNING),
-            build_failure_alert_sensor(),
+            build_failure_alert_sensor(name=f"foundation_failure_alert{suffix}", assets=automated if name else None),
         ],
     )
 
