@@ -18,8 +18,9 @@ from conftest import REPO, copy_dbt_project, copy_late_jaffle, late_counts, make
 from data_foundation.scaffold import scaffold_source
 from data_foundation.dagster import build_definitions
 from data_foundation.dagster.component import SourcesComponent
+from data_foundation.dagster.translator import TranslationError
 from data_foundation.dbt.settings import DbtSettings
-from data_foundation.load.destinations import resolve_target
+from data_foundation.load.destinations import create_target, resolve_target
 
 DG = str(Path(sys.executable).with_name("dg"))
 COMPONENT = "data_foundation.SourcesComponent"
@@ -176,6 +177,43 @@ def test_two_components_load_side_by_side(sandbox, late_api, tmp_path):
                                 instance=dg.DagsterInstance.ephemeral())
     assert result.success
     assert table_counts(tmp_path / "warehouse.duckdb", "jaffle_shop") == {"stores": late_counts(late_api)["stores"]}
+
+
+def test_a_translation_is_rendered_once_per_asset(jaffle_root, duckdb_file):
+    """Templates render in ~3 ms each: once per table and API endpoint, however often checks, lineage and dbt ask."""
+    calls = []
+
+    def translation(spec: dg.AssetSpec, data) -> dg.AssetSpec:
+        calls.append((data.resource.name, data.endpoint))
+        return spec.replace_attributes(key=spec.key.with_prefix("raw"))
+
+    defs = build_definitions(jaffle_root, create_target("duckdb", str(duckdb_file)), translation=translation)
+    endpoints = [(f"jaffle_shop.{t}", True) for t in JAFFLE_TABLES if t != "items"]  # items is data_from orders
+    assert sorted(calls) == sorted([(f"jaffle_shop.{t}", False) for t in JAFFLE_TABLES] + endpoints)
+    assert len(list(defs.resolve_asset_graph().asset_check_keys)) > 0 and len(calls) == 11
+
+
+def test_a_translation_that_gives_two_assets_one_key_is_refused(jaffle_root, duckdb_file):
+    def same_key_for_endpoint(spec: dg.AssetSpec, data) -> dg.AssetSpec:
+        return spec.replace_attributes(key=dg.AssetKey(["raw", data.resource.table]))
+
+    with pytest.raises(TranslationError) as refused:
+        build_definitions(jaffle_root, create_target("duckdb", str(duckdb_file)), translation=same_key_for_endpoint)
+    assert str(refused.value).startswith("the translation gives jaffle_shop.customers and the API endpoint of "
+                                         "jaffle_shop.customers one asset key, `raw/customers`")
+    assert "endpoint" in str(refused.value)
+
+
+def test_a_translation_cannot_partition(sandbox):
+    ingestion = _component(sandbox, {"target": "local", "translation": {
+        "partitions_def": {"type": "daily", "start_date": "2024-01-01"}}})
+    shutil.copytree(PARTITIONED, ingestion / "events")
+    with pytest.raises(Exception) as raised:
+        with sandbox.load_component_and_build_defs(defs_path=ingestion):
+            pass
+    message = _messages(raised.value)
+    assert "the translation sets `partitions_def` on events/" in message
+    assert "a source's partitions are `meta.dagster.partition` in its sources.yaml" in message
 
 
 def test_defs_yaml_errors_point_at_their_line(sandbox):

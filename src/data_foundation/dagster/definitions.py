@@ -12,7 +12,7 @@ from dagster_dlt import DagsterDltResource
 from data_foundation.dagster.alerts import build_failure_alert_sensor
 from data_foundation.dagster.assets import build_source_assets, build_upstream_specs
 from data_foundation.dagster.checks import build_checks
-from data_foundation.dagster.translator import FoundationTranslator, SpecTranslation
+from data_foundation.dagster.translator import FoundationTranslator, SpecTranslation, TranslationError
 from data_foundation.load.destinations import Target, resolve_target
 from data_foundation.config.loading import load_project
 from data_foundation.config.project import ResourceDef
@@ -49,6 +49,8 @@ def build_definitions(root: Optional[Path] = None, target: Optional[Target] = No
     target = target or resolve_target()
     sources = list(project.sources.values())
     translators = {s.name: FoundationTranslator(s, target.destination_name, translation) for s in sources}
+    if translation is not None:
+        _refuse_shared_keys(translators)
     assets: List[Any] = []
     for source in sources:
         assets.append(build_source_assets(source, target, translators[source.name]))
@@ -79,6 +81,23 @@ def build_definitions(root: Optional[Path] = None, target: Optional[Target] = No
             build_failure_alert_sensor(name=f"foundation_failure_alert{suffix}", assets=automated if name else None),
         ],
     )
+
+
+def _refuse_shared_keys(translators: Dict[str, FoundationTranslator]) -> None:
+    """Two assets one key: a translation whose `key` template forgets the API endpoint assets, or two sources."""
+    owners: Dict[dg.AssetKey, str] = {}
+    for translator in translators.values():
+        for resource in translator.source.resources:
+            specs = [(translator.resource_spec(resource), resource.name)]
+            if not resource.spec.data_from:
+                specs.append((translator.upstream_spec(resource), f"the API endpoint of {resource.name}"))
+            for spec, what in specs:
+                if spec.key in owners:
+                    raise TranslationError(
+                        f"the translation gives {owners[spec.key]} and {what} one asset key, "
+                        f"`{spec.key.to_user_string()}`: make keys differ, e.g. by the template variable `endpoint` "
+                        "(`key: \"{{ 'api' if endpoint else 'raw' }}/{{ resource.source }}/{{ resource.table }}\"`)")
+                owners[spec.key] = what
 
 
 def _import_in_background(module: str) -> None:

@@ -6,7 +6,7 @@ import inspect
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import dagster as dg
 from dagster_dlt import DagsterDltTranslator
@@ -14,9 +14,10 @@ from dagster_dlt.translator import DltResourceTranslatorData
 
 from data_foundation.dagster.automation import build_automation_condition
 from data_foundation.config.project import ResourceDef, SourceDef
+from data_foundation.errors import FoundationError
 
-__all__ = ["FoundationTranslator", "ResourceAssetData", "SpecTranslation", "upstream_key", "asset_key", "code_version",
-           "METADATA_PREFIX"]
+__all__ = ["FoundationTranslator", "ResourceAssetData", "SpecTranslation", "TranslationError", "upstream_key",
+           "asset_key", "code_version", "METADATA_PREFIX"]
 
 METADATA_PREFIX = "data_foundation/"
 META_ENTRY = METADATA_PREFIX + "entry"
@@ -52,10 +53,15 @@ class ResourceAssetData:
 SpecTranslation = Callable[[dg.AssetSpec, ResourceAssetData], dg.AssetSpec]
 
 
+class TranslationError(FoundationError):
+    """A translation that gives specs the definitions cannot take (two assets one key, partitions)."""
+
+
 class FoundationTranslator(DagsterDltTranslator):
     """Maps each dlt resource of a source folder to its asset spec, reading what sources.yaml declared, then
     applying `translation` (a component's overrides) to every spec it makes. Dependencies name the translated keys,
-    so a key prefix moves the whole graph: table, API endpoint, data_from parent."""
+    so a key prefix moves the whole graph: table, API endpoint, data_from parent. Each spec is made and translated
+    once per resource (a translation renders templates: ~3 ms each, and the checks, lineage and dbt ask for keys)."""
 
     def __init__(self, source: SourceDef, destination_type: Optional[str] = None,
                  translation: Optional[SpecTranslation] = None):
@@ -64,6 +70,7 @@ class FoundationTranslator(DagsterDltTranslator):
         self.destination_type = destination_type
         self.translation = translation
         self._by_table = {r.table: r for r in source.resources}
+        self._specs: Dict[Tuple[str, bool, Optional[str]], dg.AssetSpec] = {}
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
         """dagster-dlt's hook, called on every run to map the run's dlt resources to asset keys. Not built from
@@ -75,7 +82,13 @@ class FoundationTranslator(DagsterDltTranslator):
         """The spec from the validated sources.yaml alone, so definitions build no dlt source or pipeline
         (~60 ms per source, most of `dg dev`'s load time); each run builds its own."""
         destination = destination or self.destination_type
-        spec = dg.AssetSpec(
+        cached = (resource.table, False, destination)
+        if cached not in self._specs:
+            self._specs[cached] = self._translated(self._table_spec(resource, destination), ResourceAssetData(resource))
+        return self._specs[cached]
+
+    def _table_spec(self, resource: ResourceDef, destination: Optional[str]) -> dg.AssetSpec:
+        return dg.AssetSpec(
             key=asset_key(resource),
             deps=[self._upstream(resource)],
             group_name=resource.dagster.group_name or resource.source,
@@ -88,10 +101,12 @@ class FoundationTranslator(DagsterDltTranslator):
             freshness_policy=_freshness_policy(resource),
             metadata={**_table_metadata(resource, destination), **_metadata(resource)},
         )
-        return self._translated(spec, ResourceAssetData(resource))
 
     def upstream_spec(self, resource: ResourceDef) -> dg.AssetSpec:
         """The external asset for the API endpoint (entry) a raw table is read from: the graph reads API -> table."""
+        cached = (resource.table, True, None)
+        if cached in self._specs:
+            return self._specs[cached]
         spec = dg.AssetSpec(
             key=upstream_key(resource),
             group_name=resource.dagster.group_name or self.source.name,
@@ -99,7 +114,8 @@ class FoundationTranslator(DagsterDltTranslator):
             kinds={"api"} if "api" in resource.spec.kinds else {"python"},
             metadata={META_ENTRY: resource.spec.entry},
         )
-        return self._translated(spec, ResourceAssetData(resource, endpoint=True))
+        self._specs[cached] = self._translated(spec, ResourceAssetData(resource, endpoint=True))
+        return self._specs[cached]
 
     def key(self, resource: ResourceDef) -> dg.AssetKey:
         """The asset key of the resource's table, translated."""
@@ -112,7 +128,14 @@ class FoundationTranslator(DagsterDltTranslator):
         return self.upstream_spec(resource).key if self.translation else upstream_key(resource)
 
     def _translated(self, spec: dg.AssetSpec, data: ResourceAssetData) -> dg.AssetSpec:
-        return self.translation(spec, data) if self.translation else spec
+        if not self.translation:
+            return spec
+        translated = self.translation(spec, data)
+        if translated.partitions_def is not None:  # the multi-asset's partitions are the source's
+            raise TranslationError(f"the translation sets `partitions_def` on {translated.key.to_user_string()}: a "
+                                   f"source's partitions are `meta.dagster.partition` in its sources.yaml "
+                                   f"({data.resource.file})")
+        return translated
 
 
 def code_version(resource: ResourceDef) -> str:
