@@ -158,6 +158,15 @@ def test_translation_moves_keys_lineage_checks_and_runs(sandbox, late_api, tmp_p
         t: late_counts(late_api)[t] for t in ("stores", "products")}
 
 
+def test_a_bad_starter_name_is_refused_before_anything_is_written(sandbox):
+    with pytest.raises(Exception) as refused:
+        sandbox.scaffold_component(SourcesComponent, "ingestion", scaffold_params={"source": "bad-name"})
+    assert "`bad-name` is not a valid source name: use letters, digits and underscores" in _messages(refused.value)
+    assert not (sandbox.defs_folder_path / "ingestion").exists()  # so the next try can create it
+    sandbox.scaffold_component(SourcesComponent, "ingestion", scaffold_params={"source": "good_api"})
+    assert (sandbox.defs_folder_path / "ingestion" / "good_api" / "sources.yaml").is_file()
+
+
 def test_two_components_load_side_by_side(sandbox, late_api, tmp_path):
     """Two sources roots in one project (say, two teams' folders), the dbt project with one of them: no name twice."""
     shop = _component(sandbox, {"target": "local"}, name="shop")

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Optional
 import dagster as dg
 from dagster.components.resolved.context import ResolutionContext
 from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from data_foundation.dagster.translator import ResourceAssetData
 from data_foundation.errors import FoundationError
@@ -35,7 +35,17 @@ STARTER_SOURCE = "example_api"
 
 
 class ScaffoldParams(BaseModel):
-    source: str = Field(STARTER_SOURCE, description="Name of the starter source folder to create.")
+    source: str = Field(STARTER_SOURCE, description="Name of the starter source folder to create (letters, digits, _).")
+
+    @field_validator("source")
+    @classmethod
+    def _source_name(cls, value: str) -> str:
+        from data_foundation.config.spec import SOURCE_NAME
+
+        if not SOURCE_NAME.match(value):
+            raise ValueError(f"`{value}` is not a valid source name: use letters, digits and underscores, "
+                             "e.g. `my_api`")
+        return value
 
 
 class SourcesScaffolder(dg.Scaffolder[ScaffoldParams]):
