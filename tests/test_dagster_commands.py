@@ -4,22 +4,40 @@ a dg project: the `dagster` and `materialize` lanes of test_docs.py, whose sandb
 
 import dagster as dg
 
-from conftest import EXAMPLES_ROOT, make_dg_project, table_counts
-from data_foundation.cli.dagster_commands import in_dg_project
+from conftest import EXAMPLES_ROOT, REPO, make_dg_project, table_counts
+from data_foundation.cli.dagster_commands import DgProject, find_dg_project
 from test_cli import flat, foundation
 
 
-def test_a_dg_project_is_a_dg_config_in_the_working_directory(tmp_path):
-    assert in_dg_project(make_dg_project(tmp_path / "project"))
+def test_the_dg_project_is_found_as_dg_finds_it(tmp_path):
+    project = make_dg_project(tmp_path / "project")
+    assert find_dg_project(project) == DgProject(project.resolve(), None)
+    assert find_dg_project(project / "platform_x" / "defs") == DgProject(project.resolve(), None)  # from below too
     (tmp_path / "dg_toml").mkdir()
     (tmp_path / "dg_toml" / "dg.toml").write_text('directory_type = "project"\n[project]\nroot_module = "p"\n')
-    assert in_dg_project(tmp_path / "dg_toml")
+    assert find_dg_project(tmp_path / "dg_toml") == DgProject((tmp_path / "dg_toml").resolve(), None)
+    assert find_dg_project(REPO).serves_sources_root  # this checkout: the code location data_foundation.definitions
     for name, text in (("library", '[project]\nname = "x"\n'), ("broken", "[tool.dg\n"),
                        ("workspace", '[tool.dg]\ndirectory_type = "workspace"\n')):
         (tmp_path / name).mkdir()
         (tmp_path / name / "pyproject.toml").write_text(text)
-        assert not in_dg_project(tmp_path / name), name
-    assert not in_dg_project(tmp_path / "project" / "platform_x")  # dg's root only, where foundation.toml is read
+        assert find_dg_project(tmp_path / name) is None, name
+
+
+def test_in_a_project_of_components_the_commands_defer_to_it(tmp_path):
+    """A component names its root and may translate its keys: `source.table` and `--root` do not apply there."""
+    project = make_dg_project(tmp_path / "project")
+    inside = project / "platform_x"
+    launched = foundation("--root", str(EXAMPLES_ROOT), "materialize", "my_api.users", cwd=inside)
+    assert launched.returncode == 1
+    assert flat(launched.stderr) == (
+        f"Error: the dg project at {project.resolve()} names its sources roots in its components, whose translation "
+        "may change the asset keys: launch its assets with `dg launch --assets <key>,...`, keys as `dg list defs` "
+        "shows them")
+    served = foundation("dagster", "--root", str(EXAMPLES_ROOT), cwd=project)
+    assert served.returncode == 1 and "Traceback" not in served.stderr
+    assert flat(served.stderr).startswith(f"Error: --root does not apply in the dg project at {project.resolve()}")
+    assert not (project / ".dagster_home").exists()  # nothing started
 
 
 def test_materialize_outside_a_dg_project_launches_the_definitions_module(tmp_path):

@@ -1,15 +1,20 @@
 """`foundation dagster` and `foundation materialize`: Dagster's own `dg dev` and `dg launch`, in one instance.
 
 Both start `dg` with `DAGSTER_HOME` set to one persistent folder (`./.dagster_home` unless `--home`), so the UI shows
-the runs `materialize` starts, and schedules and sensors keep their cursors. In a `dg` project (a `pyproject.toml`
-or `dg.toml` with a `[tool.dg]` project in the working directory) they serve that project, as `dg dev` and `dg launch`
-typed there do; elsewhere the module `data_foundation.definitions` for the sources root.
+the runs `materialize` starts, and schedules and sensors keep their cursors. Inside a `dg` project (a
+`pyproject.toml` with `[tool.dg]`, or a `dg.toml`, in the working directory or above it) they serve that project, as
+`dg dev` and `dg launch` typed there do; elsewhere the module `data_foundation.definitions` for the sources root.
+
+A project whose code location is that module (this checkout) loads the sources root `--root` names. Any other
+project names its sources roots in its components' defs.yaml, and may translate their keys: there `dagster` takes no
+`--root`, and `materialize` cannot map `source.table` to its keys, so it says to use `dg launch`.
 """
 
 import os
 import subprocess
 import sys
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
@@ -17,8 +22,9 @@ import typer
 
 from data_foundation.cli.common import debug_option, err_console, errors, root_option, use_options
 from data_foundation.config.loading import load_project
+from data_foundation.errors import FoundationError
 
-__all__ = ["dagster_dev", "materialize", "DEFAULT_DAGSTER_HOME", "in_dg_project"]
+__all__ = ["dagster_dev", "materialize", "DEFAULT_DAGSTER_HOME", "DgProject", "find_dg_project"]
 
 DEFAULT_DAGSTER_HOME = Path(".dagster_home")
 DEFINITIONS_MODULE = "data_foundation.definitions"
@@ -26,21 +32,42 @@ DEFINITIONS_MODULE = "data_foundation.definitions"
 DG_MAIN = "import sys; from dagster_dg_cli.cli import main; sys.argv[0] = 'dg'; sys.exit(main())"
 
 
-def in_dg_project(directory: Path) -> bool:
-    """Whether `directory` is the root of a `dg` project: `dg` commands there load the project, not a module."""
-    for name, table in (("dg.toml", ()), ("pyproject.toml", ("tool", "dg"))):
-        path = directory / name
-        if not path.is_file():
-            continue
-        try:
-            config = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            continue  # dg reports the broken file itself
-        for key in table:
-            config = config.get(key) or {}
-        if config.get("directory_type") == "project":
-            return True
-    return False
+class NotInThisProject(FoundationError):
+    pass
+
+
+@dataclass(frozen=True)
+class DgProject:
+    root: Path
+    code_location_module: Optional[str]  # `[tool.dg.project] code_location_target_module`
+
+    @property
+    def serves_sources_root(self) -> bool:
+        """Its code location is `data_foundation.definitions`: the sources root `--root` names (this checkout)."""
+        return self.code_location_module == DEFINITIONS_MODULE
+
+
+def find_dg_project(directory: Path) -> Optional[DgProject]:
+    """The `dg` project `directory` is in, as `dg` finds it: the nearest `dg.toml` or `pyproject.toml` with a
+    `[tool.dg]` table, in `directory` or above; None outside one (or in a dg workspace's root)."""
+    for folder in (directory.resolve(), *directory.resolve().parents):
+        for name, table in (("dg.toml", ()), ("pyproject.toml", ("tool", "dg"))):
+            config = _toml(folder / name)
+            for key in table:
+                config = config.get(key) if isinstance(config, dict) else None
+            if isinstance(config, dict) and config:
+                if config.get("directory_type") != "project":
+                    return None
+                project = config.get("project") or {}
+                return DgProject(folder, project.get("code_location_target_module"))
+    return None
+
+
+def _toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}  # dg reports the broken file itself
 
 
 def _home_option() -> typer.models.OptionInfo:
@@ -49,18 +76,18 @@ def _home_option() -> typer.models.OptionInfo:
                              "./.dagster_home, shared by `foundation dagster` and `foundation materialize`).")
 
 
-def _dg(arguments: List[str], home: Path, root: Path, project: bool) -> int:
-    """Run `dg ARGUMENTS` (the project, or the definitions module for `root`) in the instance at `home`."""
+def _dg(arguments: List[str], home: Path, root: Path, project: Optional[DgProject]) -> int:
+    """Run `dg ARGUMENTS` (in the project, or on the definitions module for `root`) in the instance at `home`."""
     from data_foundation.dagster.home import prepare_dagster_home
 
     env = {**os.environ, "DAGSTER_HOME": str(prepare_dagster_home(home)),
            "FOUNDATION_SOURCES_ROOT": str(root.resolve())}
     command = [sys.executable, "-c", DG_MAIN, *arguments]
-    if not project:
+    if project is None:
         command += ["-m", DEFINITIONS_MODULE]
     elif arguments[0] == "dev":
         command.append("--use-active-venv")  # the code server in this interpreter, where data-foundation is
-    return subprocess.call(command, env=env)
+    return subprocess.call(command, env=env, cwd=project.root if project else None)
 
 
 def dagster_dev(
@@ -73,10 +100,14 @@ def dagster_dev(
     """Start the Dagster webserver and daemon (`dg dev`) on 127.0.0.1 for the sources root, or the dg project here."""
     options = use_options(ctx, root, debug)
     with errors(options):
-        project = in_dg_project(Path.cwd())
-        if not project or options.sources_root.is_dir():
+        project = find_dg_project(Path.cwd())
+        if project is None or project.serves_sources_root:
             load_project(options.sources_root)  # fail here, readably, rather than inside the webserver
-        where = "dg project" if project else f"sources root {options.sources_root}"
+        elif options.root is not None:
+            raise NotInThisProject(f"--root does not apply in the dg project at {project.root}: its components name "
+                                   "their sources roots (`root:` in their defs.yaml). Run without --root, or outside "
+                                   "the project for a sources root of its own")
+        where = f"dg project {project.root}" if project else f"sources root {options.sources_root}"
         err_console.print(f"Dagster UI on http://127.0.0.1:{port} for the {where} (DAGSTER_HOME={home.resolve()})")
         raise typer.Exit(_dg(["dev", "-h", "127.0.0.1", "-p", str(port)], home, options.sources_root, project))
 
@@ -98,10 +129,15 @@ def materialize(
     `foundation dagster` (so the UI shows these runs), with their asset checks."""
     options = use_options(ctx, root, debug)
     with errors(options):
+        dg_project = find_dg_project(Path.cwd())
+        if dg_project is not None and not dg_project.serves_sources_root:
+            raise NotInThisProject(f"the dg project at {dg_project.root} names its sources roots in its components, "
+                                   "whose translation may change the asset keys: launch its assets with `dg launch "
+                                   "--assets <key>,...`, keys as `dg list defs` shows them")
         project = load_project(options.sources_root)
         keys = [f"{source.name}/{table}" for source, tables in project.select(selectors or []) for table in tables]
         arguments = ["launch", "--assets", ",".join(keys)]
         arguments += ["--partition", partition] if partition else []
         arguments += ["--partition-range", partition_range] if partition_range else []
         err_console.print(f"Materializing {', '.join(keys)} (DAGSTER_HOME={home.resolve()})")
-        raise typer.Exit(_dg(arguments, home, options.sources_root, in_dg_project(Path.cwd())))
+        raise typer.Exit(_dg(arguments, home, options.sources_root, dg_project))
