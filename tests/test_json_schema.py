@@ -183,6 +183,28 @@ def typo_cases() -> Iterator[Tuple[str, str, str, str, str]]:
                key_path.format(name=name))
 
 
+def test_a_source_without_settings_and_an_empty_file_are_valid_for_both(validator, tmp_path):
+    """What the loader accepts the editor must not flag: `shop:` with nothing after it, a file of comments only."""
+    empty_source = "resources:\n  bare.items:\n    entry: data.fetch_items\nsources:\n  bare:\n"
+    assert schema_errors(validator, empty_source) == []
+    assert schema_errors(validator, "# nothing here yet\n") == []
+    project, problems = validate_root(write_source(tmp_path, "bare", DATA_PY, empty_source))
+    assert problems == [] and list(project.sources) == ["bare"]
+
+
+@pytest.mark.parametrize("yaml_text, where", [
+    ("resources:\n  shop.items:\n    entry: data.fetch_items\n  shop.details:\n    entry: data.valid_item\n"
+     "    data_from: items\n", "$.resources['shop.details'].data_from"),
+    ("resources:\n  shop.items:\n    entry: data.fetch_items\nsources:\n  shop:\n    resources: [items]\n",
+     "$.sources.shop.resources[0]"),
+])
+def test_resource_names_are_source_dot_table_for_both(validator, tmp_path, yaml_text, where):
+    error = best_match(validator.iter_errors(yaml.load(yaml_text, Loader=EditorYaml)))
+    assert error is not None and error.json_path == where, error and error.json_path
+    _, problems = validate_root(write_source(tmp_path, "shop", DATA_PY, yaml_text))
+    assert problems, "the loader accepts what the schema refuses"
+
+
 def test_the_base_of_the_typos_is_valid(validator):
     assert schema_errors(validator, BASE.format(name="base")) == []
 

@@ -29,7 +29,8 @@ DESCRIPTION = ("A source folder's sources.yaml: `resources` (tables, each loaded
 def sources_schema() -> Dict[str, Any]:
     """The JSON Schema of one `sources.yaml` (imports dlt: the column hints are dlt's)."""
     schema = SourcesFile.model_json_schema(mode="validation")
-    return {"$schema": DRAFT, **schema, "title": TITLE, "description": DESCRIPTION}
+    # an empty file (or one of comments only) is null: the loader warns that it loads nothing, an editor shows no error
+    return {"$schema": DRAFT, **schema, "type": ["object", "null"], "title": TITLE, "description": DESCRIPTION}
 
 
 def schema_text() -> str:

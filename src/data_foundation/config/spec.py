@@ -142,7 +142,8 @@ class ResourceSpec(_Model):
         default=None, description="Load only new rows: dlt's incremental cursor, passed to the entry's "
                                   "`incremental` parameter.")
     data_from: Optional[str] = Field(
-        default=None, description="Another resource of the source: this one becomes a dlt transformer of its pages.")
+        default=None, description="Another resource of the source: this one becomes a dlt transformer of its pages.",
+        json_schema_extra={"pattern": RESOURCE_NAME.pattern})
     columns: MappingOrNull[str, ColumnHints] = Field(
         default_factory=dict, description="dlt column hints by column, e.g. `{amount: {data_type: bigint}}`.")
     schema_contract: Optional[Union[SchemaContractMode, Dict[str, str]]] = Field(
@@ -211,7 +212,8 @@ class SourceSpec(_Model):
     """One source: `sources.<name>`, its resources loaded together into one dataset (one Dagster multi-asset)."""
 
     resources: List[str] = Field(default_factory=list,
-                                 description="The source's resources, by name (`<source>.<table>`).")
+                                 description="The source's resources, by name (`<source>.<table>`).",
+                                 json_schema_extra={"items": {"type": "string", "pattern": RESOURCE_NAME.pattern}})
     reconcile: Optional[Entry] = Field(
         default=None, description="An entry returning `{table: expected row count}`, compared with the destination "
                                   "after each load.")
@@ -228,6 +230,7 @@ class SourcesFile(_Model):
     resources: MappingOrNull[str, ResourceSpec] = Field(
         default_factory=dict, description="The tables to load, by name: `<source>.<table>`.",
         json_schema_extra={"propertyNames": {"pattern": RESOURCE_NAME.pattern}})
-    sources: MappingOrNull[str, SourceSpec] = Field(
+    # `shop:` with nothing after it is a source with no settings (the loader reads each entry, null as `{}`)
+    sources: MappingOrNull[str, Optional[SourceSpec]] = Field(
         default_factory=dict, description="Sources by name: which resources load together, automation, owners.",
         json_schema_extra={"propertyNames": {"pattern": SOURCE_NAME.pattern}})
