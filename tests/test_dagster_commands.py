@@ -48,6 +48,7 @@ def test_materialize_outside_a_dg_project_launches_the_definitions_module(tmp_pa
     assert result.returncode == 0, output[-3000:]
     assert f"Materializing my_api/users (DAGSTER_HOME={home})" in output
     assert "RUN_SUCCESS" in output and "superseded" not in output  # `dg launch`, not `dagster asset materialize`
+    assert "Executing steps in process" in output  # no process per step, each importing dlt and the definitions
     assert table_counts(tmp_path / "foundation.duckdb", "my_api_tester") == {"users": 250}
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()

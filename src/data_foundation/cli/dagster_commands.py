@@ -28,6 +28,9 @@ __all__ = ["dagster_dev", "materialize", "DEFAULT_DAGSTER_HOME", "DgProject", "f
 
 DEFAULT_DAGSTER_HOME = Path(".dagster_home")
 DEFINITIONS_MODULE = "data_foundation.definitions"
+# The run's steps in the launching process, one after the other (they honour the pools all the same): a step process
+# of Dagster's default executor imports Dagster, dlt and the definitions again, seconds of CPU per step
+IN_PROCESS = '{"execution": {"config": {"in_process": {}}}}'
 # `dg` of this interpreter (`dagster-dg-cli`'s console script, which a virtualenv may not have on PATH)
 DG_MAIN = "import sys; from dagster_dg_cli.cli import main; sys.argv[0] = 'dg'; sys.exit(main())"
 
@@ -136,7 +139,7 @@ def materialize(
                                    "--assets <key>,...`, keys as `dg list defs` shows them")
         project = load_project(options.sources_root)
         keys = [f"{source.name}/{table}" for source, tables in project.select(selectors or []) for table in tables]
-        arguments = ["launch", "--assets", ",".join(keys)]
+        arguments = ["launch", "--assets", ",".join(keys), "--config-json", IN_PROCESS]
         arguments += ["--partition", partition] if partition else []
         arguments += ["--partition-range", partition_range] if partition_range else []
         err_console.print(f"Materializing {', '.join(keys)} (DAGSTER_HOME={home.resolve()})")
