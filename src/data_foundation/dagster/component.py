@@ -6,6 +6,7 @@ type: data_foundation.SourcesComponent
 attributes:
   root: .            # the source folders, relative to this file (default: its own folder)
   target: dev        # a target of foundation.toml / [tool.data-foundation] (default: $FOUNDATION_TARGET or dev)
+  dbt: true          # the dbt project of [dbt] downstream (false: another component of the project has it)
   translation:       # Dagster's asset attributes, applied to every asset of the sources
     key_prefix: raw
     group_name: "{{ resource.source }}_raw"
@@ -13,7 +14,8 @@ attributes:
 
 It yields what `data_foundation.definitions:defs` yields for the root: the raw tables, their API endpoints, the
 checks, automation sensor, freshness, partitions, failure alerts, and the dbt project of `[dbt]` in the project's
-foundation.toml (or pyproject's `[tool.data-foundation]`) downstream. `dg scaffold defs data_foundation.SourcesComponent
+foundation.toml (or pyproject's `[tool.data-foundation]`) downstream; its checks op and sensors carry the name of its
+folder under `defs/`, so several components live in one project. `dg scaffold defs data_foundation.SourcesComponent
 NAME` writes `defs.yaml` and a starter source folder that validates and runs.
 """
 
