@@ -314,3 +314,14 @@ def test_the_checkouts_editor_settings_map_the_schema_as_the_readme_shows():
     (schema, pattern), = settings["yaml.schemas"].items()
     assert (REPO / schema).read_text() == schema_text()
     assert pattern == "dlthub/*/sources.yaml"
+
+
+@pytest.mark.parametrize("yaml_text", [
+    'resources:\n  "shop.items\\n":\n    entry: data.fetch_items\n',
+    'resources:\n  shop.items:\n    entry: "data.fetch_items\\n"\n',
+    'resources:\n  shop.items:\n    entry: data.fetch_items\nsources:\n  "shop\\n":\n    resources: [shop.items]\n',
+])
+def test_a_name_ending_in_a_newline_is_refused_as_editors_refuse_it(tmp_path, yaml_text):
+    """Python's `$` matches before a final newline, an editor's (JavaScript's) does not: names match whole."""
+    _, problems = validate_root(write_source(tmp_path, "shop", DATA_PY, yaml_text))
+    assert problems, "a name with a trailing newline was accepted"

@@ -25,7 +25,7 @@ class ScaffoldError(FoundationError, ValueError):
 def scaffold_source(root: Path, name: str) -> List[Path]:
     """Create `root/name/{__init__.py,data.py,sources.yaml}` and write `root/sources.schema.json` when it is missing
     or outdated; return the files written, in that order. Refuse an invalid name or an existing folder."""
-    if not SOURCE_NAME.match(name):
+    if not SOURCE_NAME.fullmatch(name):
         raise ScaffoldError(f"`{name}` is not a valid source name: use letters, digits and underscores, e.g. `my_api`")
     folder = Path(root) / name
     if folder.exists():

@@ -50,7 +50,7 @@ def _empty_if_null(value: Any) -> Any:
 
 
 def _entry_shape(value: str) -> str:
-    if not ENTRY.match(value):
+    if not ENTRY.fullmatch(value):
         raise SpecError(f"`{value}` is not an entry",
                         "Use `data.<function>` (in this source folder) or `<folder>.data.<function>`.")
     return value

@@ -62,7 +62,7 @@ def _read_document(folder: FolderSpecs) -> Optional[YamlDocument]:
             problems.add(Problem(path, None, "", f"source folder `{path.name}` has no {SOURCES_FILE}",
                                  f"Add {file} declaring its resources, or run `foundation new {path.name}`."))
         return None
-    if not SOURCE_NAME.match(path.name):
+    if not SOURCE_NAME.fullmatch(path.name):
         problems.add(Problem(file, None, "", f"folder name `{path.name}` is not a Python identifier",
                              "Use letters, digits and underscores, e.g. `my_api`."))
         return None

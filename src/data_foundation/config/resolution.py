@@ -47,12 +47,12 @@ class LoadedEntries:
 def resolve_entries(folder: FolderSpecs, root: Path) -> List[EntryTarget]:
     """Map each entry of the folder to its module file (`folder.entries`); the targets found, to import."""
     for name, spec in folder.resources.items():
-        if RESOURCE_NAME.match(str(name)):
+        if RESOURCE_NAME.fullmatch(str(name)):
             _resolve(folder, spec.entry, root)
             if spec.checks and spec.checks.predicate:  # a gate's function: imported and checked as an entry
                 _resolve(folder, spec.checks.predicate.entry, root)
     for name, spec in folder.sources.items():
-        if spec.reconcile and SOURCE_NAME.match(str(name)):
+        if spec.reconcile and SOURCE_NAME.fullmatch(str(name)):
             _resolve(folder, spec.reconcile, root)
     return [target for target in folder.entries.values() if isinstance(target, EntryTarget)]
 
@@ -70,7 +70,7 @@ def load_entries(folder: FolderSpecs, problems: Problems) -> LoadedEntries:
     found = LoadedEntries()
     for name, spec in folder.resources.items():
         line = folder.doc.line_of(("resources", name))
-        if not RESOURCE_NAME.match(str(name)):
+        if not RESOURCE_NAME.fullmatch(str(name)):
             problems.add(Problem(folder.file, line, f"resources.{name}", f"`{name}` is not a resource name",
                                  "Name resources `<source>.<table>`, e.g. `my_api.users` (letters, digits, _)."))
             problems.mark_broken(name)
@@ -99,7 +99,7 @@ def load_entries(folder: FolderSpecs, problems: Problems) -> LoadedEntries:
 def _declared_sources(folder: FolderSpecs, problems: Problems) -> List[DeclaredSource]:
     declared = []
     for name, spec in folder.sources.items():
-        if not SOURCE_NAME.match(str(name)):
+        if not SOURCE_NAME.fullmatch(str(name)):
             problems.add(Problem(folder.file, folder.doc.line_of(("sources", name)), f"sources.{name}",
                                  f"`{name}` is not a source name", "Use letters, digits and underscores."))
             continue

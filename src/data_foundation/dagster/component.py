@@ -44,7 +44,7 @@ class ScaffoldParams(BaseModel):
     def _source_name(cls, value: str) -> str:
         from data_foundation.config.spec import SOURCE_NAME
 
-        if not SOURCE_NAME.match(value):
+        if not SOURCE_NAME.fullmatch(value):
             raise ValueError(f"`{value}` is not a valid source name: use letters, digits and underscores, "
                              "e.g. `my_api`")
         return value
