@@ -100,3 +100,11 @@ def test_a_components_alert_reports_the_runs_of_its_own_assets(tmp_path, receive
         skipped.append(sensor(context))
     assert isinstance(skipped[0], dg.SkipReason) and skipped[1] is None
     assert len(received) == 1 and "upstream said no" in received[0]["text"]
+
+    checks_only = run._replace(asset_selection=frozenset(), asset_check_selection=frozenset(
+        {dg.AssetCheckKey(dg.AssetKey(["broken", "things"]), "schema_unchanged")}))  # a run of its checks alone
+    for sensor in (others, own):
+        sensor(dg.build_run_status_sensor_context(
+            sensor_name=sensor.name, dagster_instance=instance, dagster_run=checks_only,
+            dagster_event=result.get_run_failure_event()).for_run_failure())
+    assert len(received) == 2  # the component's own sensor only

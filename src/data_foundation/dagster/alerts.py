@@ -33,7 +33,8 @@ def _root_cause(error: Any) -> str:
 def build_failure_alert_sensor(webhook_url: Optional[str] = None, name: str = "foundation_failure_alert",
                                assets: Optional[Sequence[dg.AssetKey]] = None) -> dg.SensorDefinition:
     """A sensor that posts every failed run (job, run id, failed step and error) to the webhook; with `assets`, only
-    the runs that selected one of them (a component's sensor, next to other components' in the code location).
+    the runs that selected one of them or one of their checks, and runs of whole jobs (a component's sensor, next to
+    other components' in the code location).
 
     The URL is read when the sensor fires: `webhook_url`, else `$FOUNDATION_ALERT_WEBHOOK_URL`; without one the
     sensor skips.
@@ -43,7 +44,8 @@ def build_failure_alert_sensor(webhook_url: Optional[str] = None, name: str = "f
     @dg.run_failure_sensor(name=name, default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False)
     def _alert(context: dg.RunFailureSensorContext) -> Optional[dg.SkipReason]:
         run = context.dagster_run
-        if watched is not None and run.asset_selection and not watched & set(run.asset_selection):
+        selected = {*(run.asset_selection or ()), *(check.asset_key for check in run.asset_check_selection or ())}
+        if watched is not None and selected and not watched & selected:
             return dg.SkipReason("the run selected none of these assets")  # (no selection: a whole job, alerted)
         url = webhook_url or os.environ.get(WEBHOOK_ENV)
         if not url:
