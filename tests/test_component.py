@@ -14,7 +14,8 @@ import pytest
 import yaml
 from dagster.components.testing import create_defs_folder_sandbox
 
-from conftest import REPO, copy_dbt_project, copy_late_jaffle, late_counts, make_dg_project, table_counts
+from conftest import (REPO, copy_dbt_project, copy_late_jaffle, late_counts, make_dg_project, table_counts,
+                      write_source)
 from data_foundation.scaffold import scaffold_source
 from data_foundation.dagster import build_definitions
 from data_foundation.dagster.component import SourcesComponent
@@ -175,10 +176,10 @@ def test_two_components_load_side_by_side(sandbox, late_api, tmp_path):
     shutil.copytree(PARTITIONED, events / "events")
     with sandbox.build_all_defs() as defs:
         assert sorted(s.name for s in defs.sensors) == [
-            "foundation_automation_shop", "foundation_automation_teams_events",
-            "foundation_failure_alert_shop", "foundation_failure_alert_teams_events"]
+            "foundation_automation_shop", "foundation_automation_teams__events",
+            "foundation_failure_alert_shop", "foundation_failure_alert_teams__events"]
         assert sorted(c.node_def.name for c in defs.asset_checks) == [
-            "foundation_checks_shop", "foundation_checks_teams_events"]
+            "foundation_checks_shop", "foundation_checks_teams__events"]
         keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
         assert {"jaffle_shop/orders", "events/daily"} <= keys
         selection = [dg.AssetKey(["jaffle_shop", "stores"])]
@@ -186,6 +187,18 @@ def test_two_components_load_side_by_side(sandbox, late_api, tmp_path):
                                 instance=dg.DagsterInstance.ephemeral())
     assert result.success
     assert table_counts(tmp_path / "warehouse.duckdb", "jaffle_shop") == {"stores": late_counts(late_api)["stores"]}
+
+
+def test_component_folders_give_distinct_names(sandbox):
+    """Folder names that are no identifiers, or that read alike once made one (`a/b`, `a_b`, `a-b`), stay apart."""
+    folders = ["a/b", "a_b", "a-b", "a.b", "équipe"]
+    for number, folder in enumerate(folders):
+        write_source(_component(sandbox, {"target": "local", "dbt": False}, name=folder), f"src{number}",
+                     "def rows():\n    yield [{'id': 1}]\n", f"resources:\n  src{number}.rows:\n    entry: data.rows\n")
+    with sandbox.build_all_defs() as defs:
+        names = sorted(s.name for s in defs.sensors if s.name.startswith("foundation_automation_"))
+    assert len(set(names)) == len(folders) and "foundation_automation_a__b" in names
+    assert "foundation_automation_a_b" in names  # an identifier keeps its name; the others carry a hash of their path
 
 
 def test_a_translation_is_rendered_once_per_asset(jaffle_root, duckdb_file):

@@ -15,10 +15,11 @@ attributes:
 It yields what `data_foundation.definitions:defs` yields for the root: the raw tables, their API endpoints, the
 checks, automation sensor, freshness, partitions, failure alerts, and the dbt project of `[dbt]` in the project's
 foundation.toml (or pyproject's `[tool.data-foundation]`) downstream; its checks op and sensors carry the name of its
-folder under `defs/`, so several components live in one project. `dg scaffold defs data_foundation.SourcesComponent
-NAME` writes `defs.yaml` and a starter source folder that validates and runs.
+folder under `defs/` (`component_name`), so several components live in one project. `dg scaffold defs
+data_foundation.SourcesComponent NAME` writes `defs.yaml` and a starter source folder that validates and runs.
 """
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -119,10 +120,15 @@ class SourcesComponent(dg.Component, dg.Resolvable, dg.Model):
 
 
 def component_name(context: dg.ComponentLoadContext) -> str:
-    """The component's folder under `defs/` as an identifier (`defs/ingestion/eu` -> `ingestion_eu`): the suffix of
-    its checks op and sensors, so components of one project define no name twice."""
+    """The component's folder under `defs/` as a Dagster name, the suffix of its checks op and sensors, distinct for
+    distinct folders: `ingestion`, `teams/eu` -> `teams__eu`; a folder whose name is no identifier (`a-b`, `équipe`,
+    or one holding `__`) gets a hash of its path, so `a-b`, `a.b` and `a_b` stay apart."""
     try:
         parts = context.path.absolute().relative_to(context.defs_module_path.absolute()).parts
     except ValueError:  # a component loaded from outside the defs folder (a test's sandbox)
         parts = (context.path.name,)
-    return re.sub(r"\W", "_", "_".join(parts)) or "defs"
+    path = "/".join(parts) or "defs"
+    name = re.sub(r"[^A-Za-z0-9_]", "_", path.replace("/", "__"))
+    if name.replace("__", "/") != path:
+        name += "_" + hashlib.sha1(path.encode()).hexdigest()[:6]
+    return name
