@@ -2,10 +2,13 @@
 dg project of the working directory, else the module `data_foundation.definitions` for the sources root. (Served in
 a dg project: the `dagster` and `materialize` lanes of test_docs.py, whose sandbox is this checkout.)"""
 
+import shutil
+from pathlib import Path
+
 import dagster as dg
 
 from conftest import EXAMPLES_ROOT, REPO, make_dg_project, table_counts
-from data_foundation.cli.dagster_commands import DgProject, find_dg_project
+from data_foundation.cli.dagster_commands import DEFAULT_DAGSTER_HOME, DgProject, find_dg_project, in_project
 from test_cli import flat, foundation
 
 
@@ -54,3 +57,23 @@ def test_materialize_outside_a_dg_project_launches_the_definitions_module(tmp_pa
         runs = instance.get_runs()
         assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS]
         assert runs[0].asset_selection == {dg.AssetKey(["my_api", "users"])}
+
+
+def test_from_a_subfolder_of_this_kind_of_project_the_defaults_are_the_projects(tmp_path, monkeypatch):
+    """In a subfolder of a checkout like this one, `./dlthub` and `./.dagster_home` are the project's, as for `dg`."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(EXAMPLES_ROOT, checkout / "dlthub")
+    (checkout / "pyproject.toml").write_text('[tool.dg]\ndirectory_type = "project"\n\n[tool.dg.project]\n'
+                                             'root_module = "data_foundation"\n'
+                                             'code_location_target_module = "data_foundation.definitions"\n')
+    project = find_dg_project(checkout / "dlthub" / "my_api")
+    assert project is not None and project.serves_sources_root
+    assert in_project(project, Path("dlthub"), False, DEFAULT_DAGSTER_HOME) == (
+        project.root / "dlthub", project.root / ".dagster_home")
+    assert in_project(project, Path("mine"), True, Path("/srv/dagster")) == (Path("mine"), Path("/srv/dagster"))
+    monkeypatch.setenv("FOUNDATION_SOURCES_ROOT", "elsewhere")
+    assert in_project(project, Path("elsewhere"), False, DEFAULT_DAGSTER_HOME)[0] == Path("elsewhere")
+    monkeypatch.delenv("FOUNDATION_SOURCES_ROOT")
+    result = foundation("materialize", "my_api.nosuch", cwd=checkout / "dlthub" / "my_api")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "`my_api.nosuch`" in flat(result.stderr) and "is not a directory" not in result.stderr

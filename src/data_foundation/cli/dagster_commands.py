@@ -16,7 +16,7 @@ import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import typer
 
@@ -66,6 +66,19 @@ def find_dg_project(directory: Path) -> Optional[DgProject]:
     return None
 
 
+def in_project(project: Optional[DgProject], root: Path, root_given: bool, home: Path) -> Tuple[Path, Path]:
+    """The sources root and DAGSTER_HOME as typed in a subfolder of the project mean the project's own: the defaults
+    `./dlthub` and `./.dagster_home` are its root's (so `dg`, which runs there, and every subfolder share them); a
+    path the user gave stays theirs."""
+    if project is None:
+        return root, home
+    if not root_given and not root.is_absolute() and not os.environ.get("FOUNDATION_SOURCES_ROOT"):
+        root = project.root / root
+    if home == DEFAULT_DAGSTER_HOME:
+        home = project.root / home
+    return root, home
+
+
 def _toml(path: Path) -> dict:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
@@ -104,15 +117,16 @@ def dagster_dev(
     options = use_options(ctx, root, debug)
     with errors(options):
         project = find_dg_project(Path.cwd())
+        sources_root, home = in_project(project, options.sources_root, options.root is not None, home)
         if project is None or project.serves_sources_root:
-            load_project(options.sources_root)  # fail here, readably, rather than inside the webserver
+            load_project(sources_root)  # fail here, readably, rather than inside the webserver
         elif options.root is not None:
             raise NotInThisProject(f"--root does not apply in the dg project at {project.root}: its components name "
                                    "their sources roots (`root:` in their defs.yaml). Run without --root, or outside "
                                    "the project for a sources root of its own")
-        where = f"dg project {project.root}" if project else f"sources root {options.sources_root}"
+        where = f"dg project {project.root}" if project else f"sources root {sources_root}"
         err_console.print(f"Dagster UI on http://127.0.0.1:{port} for the {where} (DAGSTER_HOME={home.resolve()})")
-        raise typer.Exit(_dg(["dev", "-h", "127.0.0.1", "-p", str(port)], home, options.sources_root, project))
+        raise typer.Exit(_dg(["dev", "-h", "127.0.0.1", "-p", str(port)], home, sources_root, project))
 
 
 def materialize(
@@ -137,10 +151,11 @@ def materialize(
             raise NotInThisProject(f"the dg project at {dg_project.root} names its sources roots in its components, "
                                    "whose translation may change the asset keys: launch its assets with `dg launch "
                                    "--assets <key>,...`, keys as `dg list defs` shows them")
-        project = load_project(options.sources_root)
+        sources_root, home = in_project(dg_project, options.sources_root, options.root is not None, home)
+        project = load_project(sources_root)
         keys = [f"{source.name}/{table}" for source, tables in project.select(selectors or []) for table in tables]
         arguments = ["launch", "--assets", ",".join(keys), "--config-json", IN_PROCESS]
         arguments += ["--partition", partition] if partition else []
         arguments += ["--partition-range", partition_range] if partition_range else []
         err_console.print(f"Materializing {', '.join(keys)} (DAGSTER_HOME={home.resolve()})")
-        raise typer.Exit(_dg(arguments, home, options.sources_root, dg_project))
+        raise typer.Exit(_dg(arguments, home, sources_root, dg_project))
