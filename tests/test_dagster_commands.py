@@ -2,12 +2,18 @@
 dg project of the working directory, else the module `data_foundation.definitions` for the sources root. (Served in
 a dg project: the `dagster` and `materialize` lanes of test_docs.py, whose sandbox is this checkout.)"""
 
+import contextlib
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import dagster as dg
 
-from conftest import EXAMPLES_ROOT, REPO, make_dg_project, table_counts
+from conftest import EXAMPLES_ROOT, REPO, make_dg_project, table_counts, write_source
 from data_foundation.cli.dagster_commands import DEFAULT_DAGSTER_HOME, DgProject, find_dg_project, in_project
 from test_cli import flat, foundation
 
@@ -77,3 +83,42 @@ def test_from_a_subfolder_of_this_kind_of_project_the_defaults_are_the_projects(
     result = foundation("materialize", "my_api.nosuch", cwd=checkout / "dlthub" / "my_api")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "`my_api.nosuch`" in flat(result.stderr) and "is not a directory" not in result.stderr
+
+
+def test_a_stopped_materialize_stops_its_dagster_run(tmp_path):
+    """SIGTERM (a supervisor's stop, a CI timeout) reaches `dg launch`: no orphaned run left STARTED."""
+    root = write_source(tmp_path / "root", "slow",
+                        "import time\n\ndef rows():\n    time.sleep(120)\n    yield [{'id': 1}]\n",
+                        "resources:\n  slow.rows:\n    entry: data.rows\n")
+    home = tmp_path / "home"
+    env = {**os.environ, "COLUMNS": "200"}
+    with open(tmp_path / "out.log", "wb") as log:
+        started = subprocess.Popen([sys.executable, "-m", "data_foundation.cli", "--root", str(root), "materialize",
+                                    "slow", "--home", str(home)], cwd=tmp_path, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while b"STEP_START" not in (tmp_path / "out.log").read_bytes():
+            assert time.monotonic() < deadline and started.poll() is None, (tmp_path / "out.log").read_text()[-3000:]
+            time.sleep(0.3)
+        os.kill(started.pid, signal.SIGTERM)
+        started.wait(60)
+        deadline = time.monotonic() + 30
+        while _group_alive(started.pid):
+            assert time.monotonic() < deadline, "dg launch still runs after foundation was stopped"
+            time.sleep(0.3)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(started.pid, signal.SIGKILL)
+    assert started.returncode != 0
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert [run.status for run in instance.get_runs()] in (
+            [dg.DagsterRunStatus.FAILURE], [dg.DagsterRunStatus.CANCELED])
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False

@@ -11,6 +11,7 @@ project names its sources roots in its components' defs.yaml, and may translate 
 """
 
 import os
+import signal
 import subprocess
 import sys
 import tomllib
@@ -103,7 +104,22 @@ def _dg(arguments: List[str], home: Path, root: Path, project: Optional[DgProjec
         command += ["-m", DEFINITIONS_MODULE]
     elif arguments[0] == "dev":
         command.append("--use-active-venv")  # the code server in this interpreter, where data-foundation is
-    return subprocess.call(command, env=env, cwd=project.root if project else None)
+    return _forwarding_signals(subprocess.Popen(command, env=env, cwd=project.root if project else None))
+
+
+def _forwarding_signals(process: subprocess.Popen) -> int:
+    """Wait for `dg`, passing it the SIGTERM or SIGHUP this process gets (a supervisor's stop, a CI timeout), so it ends
+    its run as Dagster ends one instead of running on orphaned, its run STARTED and its pool slot held. (Ctrl-C
+    reaches both: they share the terminal's process group.)"""
+    def forward(signum: int, frame: object) -> None:
+        process.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return process.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def dagster_dev(
