@@ -17,6 +17,8 @@ from conftest import EXAMPLES_ROOT, REPO, make_dg_project, table_counts, write_s
 from data_foundation.cli.dagster_commands import DEFAULT_DAGSTER_HOME, DgProject, find_dg_project, in_project
 from test_cli import flat, foundation
 
+PARTITIONED_ROOT = REPO / "tests" / "cases" / "valid" / "partitioned"
+
 
 def test_the_dg_project_is_found_as_dg_finds_it(tmp_path):
     project = make_dg_project(tmp_path / "project")
@@ -122,3 +124,11 @@ def _group_alive(pgid: int) -> bool:
         return True
     except ProcessLookupError:
         return False
+
+
+def test_materialize_asks_for_the_partition_of_a_partitioned_source(tmp_path):
+    result = foundation("--root", str(PARTITIONED_ROOT), "materialize", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert flat(result.stderr) == ("Error: `events` is partitioned: pass --partition KEY (e.g. 2024-01-01, its first) "
+                                   "or --partition-range START...END, or select other sources")
+    assert not (tmp_path / ".dagster_home").exists()  # refused before Dagster started

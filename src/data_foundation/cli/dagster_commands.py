@@ -40,6 +40,15 @@ class NotInThisProject(FoundationError):
     pass
 
 
+class MissingPartition(FoundationError):
+    pass
+
+
+def _example_key(selected: list) -> str:
+    partition = next(source.dagster.partition for source, _ in selected if source.dagster.partition)
+    return str(partition.start)
+
+
 @dataclass(frozen=True)
 class DgProject:
     root: Path
@@ -169,7 +178,13 @@ def materialize(
                                    "--assets <key>,...`, keys as `dg list defs` shows them")
         sources_root, home = in_project(dg_project, options.sources_root, options.root is not None, home)
         project = load_project(sources_root)
-        keys = [f"{source.name}/{table}" for source, tables in project.select(selectors or []) for table in tables]
+        selected = project.select(selectors or [])
+        partitioned = sorted(source.name for source, _ in selected if source.dagster.partition)
+        if partitioned and not (partition or partition_range):
+            raise MissingPartition(
+                f"{', '.join(f'`{name}`' for name in partitioned)} is partitioned: pass --partition KEY (e.g. "
+                f"{_example_key(selected)}, its first) or --partition-range START...END, or select other sources")
+        keys = [f"{source.name}/{table}" for source, tables in selected for table in tables]
         arguments = ["launch", "--assets", ",".join(keys), "--config-json", IN_PROCESS]
         arguments += ["--partition", partition] if partition else []
         arguments += ["--partition-range", partition_range] if partition_range else []
