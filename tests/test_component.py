@@ -230,10 +230,7 @@ def test_a_translation_cannot_partition(sandbox):
     ingestion = _component(sandbox, {"target": "local", "translation": {
         "partitions_def": {"type": "daily", "start_date": "2024-01-01"}}})
     shutil.copytree(PARTITIONED, ingestion / "events")
-    with pytest.raises(Exception) as raised:
-        with sandbox.load_component_and_build_defs(defs_path=ingestion):
-            pass
-    message = _messages(raised.value)
+    message = _load_error(sandbox, ingestion)
     assert "the translation sets `partitions_def` on events/" in message
     assert "a source's partitions are `meta.dagster.partition` in its sources.yaml" in message
 
@@ -241,27 +238,20 @@ def test_a_translation_cannot_partition(sandbox):
 def test_defs_yaml_errors_point_at_their_line(sandbox):
     ingestion = _component(sandbox, {"root": ".", "target": "prdo"})
     copy_late_jaffle(ingestion)
-    with pytest.raises(Exception) as raised:
-        with sandbox.load_component_and_build_defs(defs_path=ingestion):
-            pass
-    message = _messages(raised.value)
+    message = _load_error(sandbox, ingestion)
     assert f"{ingestion / 'defs.yaml'}:4 - attributes.target" in message
     assert "`prdo` is neither a target (dev, local, prod) nor a dlt destination" in message
 
     _component(sandbox, {"root": "sources", "roots": "."})
-    with pytest.raises(Exception) as raised:
-        with sandbox.load_component_and_build_defs(defs_path=ingestion):
-            pass
-    assert f"{ingestion / 'defs.yaml'}:4" in _messages(raised.value)
-    assert "attributes.roots" in _messages(raised.value)
-    assert "Extra inputs are not permitted" in _messages(raised.value)
+    message = _load_error(sandbox, ingestion)
+    assert f"{ingestion / 'defs.yaml'}:4" in message
+    assert "attributes.roots" in message
+    assert "Extra inputs are not permitted" in message
 
     _component(sandbox, {"root": "sources"})
-    with pytest.raises(Exception) as raised:
-        with sandbox.load_component_and_build_defs(defs_path=ingestion):
-            pass
-    assert f"{ingestion / 'defs.yaml'}:3 - attributes.root" in _messages(raised.value)
-    assert "root `sources` is not a folder" in _messages(raised.value)
+    message = _load_error(sandbox, ingestion)
+    assert f"{ingestion / 'defs.yaml'}:3 - attributes.root" in message
+    assert "root `sources` is not a folder" in message
 
 
 def test_source_folder_errors_keep_their_file_and_line(sandbox):
@@ -269,13 +259,18 @@ def test_source_folder_errors_keep_their_file_and_line(sandbox):
     scaffold_source(ingestion, "shop_api")
     spec = ingestion / "shop_api" / "sources.yaml"
     spec.write_text(spec.read_text().replace("write_disposition: merge", "write_disposition: merge_all"))
-    with pytest.raises(Exception) as raised:
-        with sandbox.load_component_and_build_defs(defs_path=ingestion):
-            pass
-    message = _messages(raised.value)
+    message = _load_error(sandbox, ingestion)
     assert "shop_api/sources.yaml:" in message
     assert "resources.shop_api.items.write_disposition: `merge_all` is not valid" in message
     assert "did you mean `merge`?" in message
+
+
+def _load_error(sandbox, defs_path: Path) -> str:
+    """What loading the component at `defs_path` fails with, causes included."""
+    with pytest.raises(Exception) as raised:
+        with sandbox.load_component_and_build_defs(defs_path=defs_path):
+            pass
+    return _messages(raised.value)
 
 
 def _messages(error: BaseException) -> str:
